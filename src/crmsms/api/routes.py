@@ -1,0 +1,240 @@
+"""The REST API, /api/v1/. Every operation needs a bearer token; validation goes through the
+same forms as the web UI, so both refuse the same input with the same words."""
+
+import zoneinfo
+
+from django.db import IntegrityError, transaction
+from django.forms.models import model_to_dict
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from ninja import NinjaAPI, Query, Schema
+
+from crmsms.crm.forms import AccountForm, ContactForm
+from crmsms.crm.models import Account, Contact
+from crmsms.sms import compose, states
+from crmsms.sms.forms import MessageForm
+from crmsms.sms.models import SmsMessage
+from crmsms.users.models import time_zone_of
+
+from . import errors
+from .auth import TokenAuth
+from .schemas import (
+    AccountIn, AccountOut, AccountPage, AccountPatch, ContactIn, ContactOut, ContactPage,
+    ContactPatch, ErrorOut, MessageIn, MessageOut, MessagePage, MessagePatch,
+)
+
+
+class Auth(TokenAuth):
+    def authenticate(self, request, token):
+        user = super().authenticate(request, token)
+        if user is not None:
+            # A send_at without a zone is read in the user's own zone, as in the UI.
+            timezone.activate(zoneinfo.ZoneInfo(time_zone_of(user)))
+        return user
+
+
+api = NinjaAPI(title="crmsms", version="1", auth=Auth(), urls_namespace="api")
+errors.install(api)
+ERR = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+class Paging(Schema):
+    q: str = ""
+    limit: int = 50
+    offset: int = 0
+
+
+def _page(qs, paging: Paging) -> dict:
+    if not 1 <= paging.limit <= 500:
+        raise errors.field_error("limit", "range", "limit: between 1 and 500.")
+    if paging.offset < 0:
+        raise errors.field_error("offset", "range", "offset: 0 or more.")
+    return {"count": qs.count(), "limit": paging.limit, "offset": paging.offset,
+            "items": list(qs[paging.offset:paging.offset + paging.limit])}
+
+
+def _save(form_class, data: dict, instance=None, rename=None):
+    form = form_class(data=data, instance=instance)
+    if not form.is_valid():
+        raise errors.form_error(form, rename)
+    return form.save()
+
+
+# --- accounts ---------------------------------------------------------------------------
+
+@api.get("/accounts", response=AccountPage, tags=["accounts"])
+def list_accounts(request, paging: Query[Paging]):
+    qs = Account.objects.all()
+    if paging.q:
+        qs = qs.filter(name__icontains=paging.q) | qs.filter(phone_office__contains=paging.q)
+    return _page(qs.order_by("name", "id"), paging)
+
+
+@api.post("/accounts", response={201: AccountOut, **ERR}, tags=["accounts"])
+def create_account(request, payload: AccountIn):
+    return 201, _save(AccountForm, payload.dict())
+
+
+@api.get("/accounts/{account_id}", response={200: AccountOut, **ERR}, tags=["accounts"])
+def get_account(request, account_id: int):
+    return get_object_or_404(Account, pk=account_id)
+
+
+@api.patch("/accounts/{account_id}", response={200: AccountOut, **ERR}, tags=["accounts"])
+def update_account(request, account_id: int, payload: AccountPatch):
+    account = get_object_or_404(Account, pk=account_id)
+    data = {**model_to_dict(account), **payload.dict(exclude_unset=True)}
+    return _save(AccountForm, data, instance=account)
+
+
+@api.delete("/accounts/{account_id}", response={204: None, **ERR}, tags=["accounts"])
+def delete_account(request, account_id: int):
+    get_object_or_404(Account, pk=account_id).delete()
+    return 204, None
+
+
+# --- contacts ---------------------------------------------------------------------------
+
+CONTACT_FIELDS = {"account": "account_id"}
+
+
+def _contact_data(values: dict) -> dict:
+    values = dict(values)
+    if "account_id" in values:
+        values["account"] = values.pop("account_id")
+    return values
+
+
+@api.get("/contacts", response=ContactPage, tags=["contacts"])
+def list_contacts(request, paging: Query[Paging]):
+    qs = Contact.objects.all()
+    if paging.q:
+        qs = (qs.filter(last_name__icontains=paging.q) | qs.filter(first_name__icontains=paging.q)
+              | qs.filter(email__icontains=paging.q) | qs.filter(phone_mobile__contains=paging.q))
+    return _page(qs.order_by("last_name", "first_name", "id"), paging)
+
+
+@api.post("/contacts", response={201: ContactOut, **ERR}, tags=["contacts"])
+def create_contact(request, payload: ContactIn):
+    return 201, _save(ContactForm, _contact_data(payload.dict()), rename=CONTACT_FIELDS)
+
+
+@api.get("/contacts/{contact_id}", response={200: ContactOut, **ERR}, tags=["contacts"])
+def get_contact(request, contact_id: int):
+    return get_object_or_404(Contact, pk=contact_id)
+
+
+@api.patch("/contacts/{contact_id}", response={200: ContactOut, **ERR}, tags=["contacts"])
+def update_contact(request, contact_id: int, payload: ContactPatch):
+    contact = get_object_or_404(Contact, pk=contact_id)
+    data = {**model_to_dict(contact), **_contact_data(payload.dict(exclude_unset=True))}
+    return _save(ContactForm, data, instance=contact, rename=CONTACT_FIELDS)
+
+
+@api.delete("/contacts/{contact_id}", response={204: None, **ERR}, tags=["contacts"])
+def delete_contact(request, contact_id: int):
+    get_object_or_404(Contact, pk=contact_id).delete()
+    return 204, None
+
+
+# --- messages ---------------------------------------------------------------------------
+
+class MessageFilter(Schema):
+    status: str = ""
+    contact_id: int | None = None
+    account_id: int | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+def _recipient(contact_id: int | None, account_id: int | None):
+    if (contact_id is None) == (account_id is None):
+        raise errors.field_error("contact_id", "one_recipient", "Give exactly one of contact_id or account_id.")
+    if contact_id is not None:
+        record = Contact.objects.filter(pk=contact_id).first()
+        if record is None:
+            raise errors.field_error("contact_id", "not_found", f"contact_id: no contact {contact_id}.")
+        return record
+    record = Account.objects.filter(pk=account_id).first()
+    if record is None:
+        raise errors.field_error("account_id", "not_found", f"account_id: no account {account_id}.")
+    return record
+
+
+def _message_form(record, body, send_at, status, version=None) -> dict:
+    form = MessageForm(data={"body": body, "send_at": send_at, "status": status, "version": version}, record=record)
+    if not form.is_valid():
+        raise errors.form_error(form)
+    return form.cleaned_data
+
+
+@api.get("/messages", response={200: MessagePage, **ERR}, tags=["messages"])
+def list_messages(request, filters: Query[MessageFilter]):
+    qs = SmsMessage.objects.order_by("-id")
+    if filters.status:
+        if filters.status not in states.LABELS:
+            raise errors.field_error("status", "choice", f"status: one of {', '.join(states.LABELS)}.")
+        qs = qs.filter(status=filters.status)
+    if filters.contact_id is not None:
+        qs = qs.filter(contact_id=filters.contact_id)
+    if filters.account_id is not None:
+        qs = qs.filter(account_id=filters.account_id)
+    return _page(qs, Paging(limit=filters.limit, offset=filters.offset))
+
+
+@api.post("/messages", response={200: MessageOut, 201: MessageOut, **ERR}, tags=["messages"])
+def create_message(request: HttpRequest, payload: MessageIn):
+    """Create a message for a contact or an account. Send an `Idempotency-Key` header to make
+    retries safe: the same key returns the message the first request created."""
+    key = request.headers.get("Idempotency-Key") or None
+    if key and len(key) > 100:
+        raise errors.field_error("Idempotency-Key", "max_length", "Idempotency-Key: at most 100 characters.")
+    if key:
+        existing = SmsMessage.objects.filter(created_by=request.user, idempotency_key=key).first()
+        if existing:
+            return 200, existing
+    record = _recipient(payload.contact_id, payload.account_id)
+    data = _message_form(record, payload.body, payload.send_at, payload.status)
+    try:
+        with transaction.atomic():
+            message = compose.create_message(record, body=data["body"], send_at=data["send_at"],
+                                             status=data["status"], user=request.user, idempotency_key=key)
+    except IntegrityError:
+        # The same key raced in from a concurrent retry: answer with the winner.
+        return 200, SmsMessage.objects.get(created_by=request.user, idempotency_key=key)
+    return 201, message
+
+
+@api.get("/messages/{message_id}", response={200: MessageOut, **ERR}, tags=["messages"])
+def get_message(request, message_id: int):
+    return get_object_or_404(SmsMessage, pk=message_id)
+
+
+@api.patch("/messages/{message_id}", response={200: MessageOut, **ERR}, tags=["messages"])
+def update_message(request, message_id: int, payload: MessagePatch):
+    message = get_object_or_404(SmsMessage.objects.select_related("contact", "account"), pk=message_id)
+    if not message.is_editable:
+        raise errors.ApiError(409, [{"field": "status", "rule": "not_draft",
+                                     "message": f"This SMS is {message.status_label}: only drafts can be edited."}],
+                              detail="Conflict.")
+    changes = payload.dict(exclude_unset=True)
+    data = _message_form(message.record, changes.get("body", message.body), changes.get("send_at", message.send_at),
+                         changes.get("status", message.status), changes.get("version", message.version))
+    try:
+        return compose.update_draft(message, version=data["version"], body=data["body"],
+                                    send_at=data["send_at"], status=data["status"], user=request.user)
+    except compose.EditConflict as conflict:
+        raise errors.ApiError(409, [{"field": "version", "rule": "conflict", "message": str(conflict)}],
+                              detail="Conflict.") from None
+
+
+@api.post("/messages/{message_id}/cancel", response={200: MessageOut, **ERR}, tags=["messages"])
+def cancel_message(request, message_id: int):
+    message = get_object_or_404(SmsMessage, pk=message_id)
+    try:
+        compose.cancel(message, request.user)
+    except states.TransitionRefused as refused:
+        raise errors.ApiError(409, [{"field": "status", "rule": "not_cancellable", "message": str(refused)}],
+                              detail="Conflict.") from None
+    return message

@@ -1,0 +1,126 @@
+from datetime import datetime
+from typing import Literal
+
+from ninja import Schema
+
+
+class AccountIn(Schema):
+    name: str
+    phone_office: str = ""
+    sms_opt_in: bool = False
+    billing_street: str = ""
+    billing_postal_code: str = ""
+    billing_city: str = ""
+    billing_country: str = ""
+    website: str = ""
+
+
+class AccountPatch(Schema):
+    name: str | None = None
+    phone_office: str | None = None
+    sms_opt_in: bool | None = None
+    billing_street: str | None = None
+    billing_postal_code: str | None = None
+    billing_city: str | None = None
+    billing_country: str | None = None
+    website: str | None = None
+
+
+class AccountOut(AccountIn):
+    id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ContactIn(Schema):
+    first_name: str = ""
+    last_name: str
+    title: str = ""
+    email: str = ""
+    phone_mobile: str = ""
+    sms_opt_in: bool = False
+    account_id: int | None = None
+
+
+class ContactPatch(Schema):
+    first_name: str | None = None
+    last_name: str | None = None
+    title: str | None = None
+    email: str | None = None
+    phone_mobile: str | None = None
+    sms_opt_in: bool | None = None
+    account_id: int | None = None
+
+
+class ContactOut(ContactIn):
+    id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+Status = Literal["draft", "to_send"]
+
+
+class MessageIn(Schema):
+    contact_id: int | None = None
+    account_id: int | None = None
+    body: str
+    send_at: datetime | None = None
+    status: Status = "draft"
+
+
+class MessagePatch(Schema):
+    body: str | None = None
+    send_at: datetime | None = None
+    status: Status | None = None
+    version: int | None = None
+
+
+class MessageOut(Schema):
+    id: int
+    contact_id: int | None
+    account_id: int | None
+    recipient_name: str
+    to_number: str
+    body: str
+    encoding: str
+    segments: int
+    status: str
+    send_at: datetime
+    sent_at: datetime | None
+    attempts: int
+    provider: str
+    provider_message_id: str | None
+    error_code: str
+    error_message: str
+    version: int
+    created_at: datetime
+
+
+class Page(Schema):
+    count: int
+    limit: int
+    offset: int
+
+
+class AccountPage(Page):
+    items: list[AccountOut]
+
+
+class ContactPage(Page):
+    items: list[ContactOut]
+
+
+class MessagePage(Page):
+    items: list[MessageOut]
+
+
+class ErrorItem(Schema):
+    field: str | None
+    rule: str
+    message: str
+
+
+class ErrorOut(Schema):
+    detail: str
+    errors: list[ErrorItem] = []

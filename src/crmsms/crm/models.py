@@ -1,0 +1,80 @@
+"""Contacts and accounts: the records an SMS is sent to."""
+
+from django.db import models
+from django.urls import reverse
+
+from . import phones
+
+
+class Account(models.Model):
+    name = models.CharField(max_length=200)
+    # The manual's "Phone field": the number an account's SMS go to, in E.164.
+    phone_office = models.CharField("Phone", max_length=20, blank=True, db_index=True)
+    sms_opt_in = models.BooleanField("SMS opt in", default=False)
+    billing_street = models.CharField("Street", max_length=200, blank=True)
+    billing_postal_code = models.CharField("Postal code", max_length=20, blank=True)
+    billing_city = models.CharField("City", max_length=100, blank=True)
+    billing_country = models.CharField("Country", max_length=100, blank=True)
+    website = models.URLField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("crm:account_detail", args=[self.pk])
+
+    # The recipient protocol shared with Contact (see sms.eligibility).
+    module = "accounts"
+    phone_field = "phone_office"
+
+    @property
+    def sms_number(self) -> str:
+        return self.phone_office
+
+    @property
+    def phone_display(self) -> str:
+        return phones.display(self.phone_office)
+
+
+class Contact(models.Model):
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100)
+    title = models.CharField(max_length=100, blank=True)
+    email = models.EmailField(blank=True)
+    # The manual's "Mobile field": where a contact's SMS go, in E.164.
+    phone_mobile = models.CharField("Mobile", max_length=20, blank=True, db_index=True)
+    sms_opt_in = models.BooleanField("SMS opt in", default=False)
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def get_absolute_url(self) -> str:
+        return reverse("crm:contact_detail", args=[self.pk])
+
+    module = "contacts"
+    phone_field = "phone_mobile"
+
+    @property
+    def sms_number(self) -> str:
+        return self.phone_mobile
+
+    @property
+    def phone_display(self) -> str:
+        return phones.display(self.phone_mobile)

@@ -1,0 +1,98 @@
+"""List, detail, create, edit and delete for contacts and accounts.
+
+The two modules differ only in their model, form and columns, so each view takes a
+`Module` describing them instead of being written twice.
+"""
+
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from crmsms.sms import eligibility
+
+from ..web.listing import Column, listing
+from .forms import AccountForm, ContactForm
+from .models import Account, Contact
+
+
+@dataclass(frozen=True)
+class Module:
+    key: str  # "contacts" / "accounts"
+    singular: str
+    model: type
+    form: type
+    search: list[str]
+    columns: list[Column]
+    default_sort: str
+
+    def queryset(self) -> QuerySet:
+        qs = self.model.objects.all()
+        return qs.select_related("account") if self.model is Contact else qs
+
+
+CONTACTS = Module(
+    "contacts", "contact", Contact, ContactForm,
+    search=["first_name", "last_name", "email", "phone_mobile", "account__name"],
+    columns=[
+        Column("name", "Name", "last_name"), Column("title", "Title", "title"),
+        Column("account", "Account", "account__name"), Column("mobile", "Mobile", "phone_mobile"),
+        Column("opt_in", "SMS opt in", "sms_opt_in"),
+    ],
+    default_sort="name",
+)
+ACCOUNTS = Module(
+    "accounts", "account", Account, AccountForm,
+    search=["name", "phone_office", "billing_city", "website"],
+    columns=[
+        Column("name", "Name", "name"), Column("city", "City", "billing_city"),
+        Column("phone", "Phone", "phone_office"), Column("opt_in", "SMS opt in", "sms_opt_in"),
+    ],
+    default_sort="name",
+)
+MODULES = {m.key: m for m in (CONTACTS, ACCOUNTS)}
+
+
+def record_list(request, module: str):
+    mod = MODULES[module]
+    context = listing(request, mod.queryset(), search=mod.search, columns=mod.columns, default_sort=mod.default_sort)
+    return render(request, "crm/record_list.html", {"module": mod, **context})
+
+
+def record_detail(request, module: str, pk: int):
+    mod = MODULES[module]
+    record = get_object_or_404(mod.queryset(), pk=pk)
+    sms = record.sms_messages.all()[:50]
+    return render(request, f"crm/{mod.singular}_detail.html", {
+        "module": mod, "record": record, "sms_messages": sms,
+        "refusal": eligibility.check(record),
+        "sms_total": record.sms_messages.count(),
+    })
+
+
+@require_http_methods(["GET", "POST"])
+def record_edit(request, module: str, pk: int | None = None):
+    mod = MODULES[module]
+    record = get_object_or_404(mod.model, pk=pk) if pk else None
+    form = mod.form(request.POST or None, instance=record)
+    if request.method == "POST" and form.is_valid():
+        record = form.save()
+        messages.success(request, f"Saved {mod.singular} {record}.")
+        return redirect(record)
+    return render(request, "crm/record_form.html", {"module": mod, "form": form, "record": record})
+
+
+@require_http_methods(["GET", "POST"])
+def record_delete(request, module: str, pk: int):
+    mod = MODULES[module]
+    record = get_object_or_404(mod.model, pk=pk)
+    waiting = record.sms_messages.filter(status__in=["draft", "to_send"]).count()
+    if request.method == "POST":
+        name = str(record)
+        record.delete()
+        messages.success(request, f"Deleted {mod.singular} {name}."
+                         + (f" {waiting} unsent SMS marked skipped." if waiting else ""))
+        return redirect(f"crm:{module}")
+    return render(request, "crm/record_delete.html", {"module": mod, "record": record, "waiting": waiting})

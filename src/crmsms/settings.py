@@ -1,0 +1,182 @@
+"""Django settings for crmsms.
+
+Everything an operator may change comes from environment variables (DESIGN §6), read with
+the small helpers below; the defaults give a working embedded set-up (SQLite files and an
+outbox under ``./var``) with no configuration at all.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def envint(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def envbool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+BASE_DIR = Path(__file__).resolve().parent
+DATA_DIR = Path(env("CRMSMS_DATA_DIR", "./var")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+# A secret is generated once per data dir so that a fresh clone works without set-up,
+# and sessions survive restarts. Production sets CRMSMS_SECRET_KEY.
+_secret_file = DATA_DIR / "secret_key"
+
+
+def _secret_key() -> str:
+    if env("CRMSMS_SECRET_KEY"):
+        return env("CRMSMS_SECRET_KEY")
+    if not _secret_file.exists():
+        import secrets
+
+        _secret_file.write_text(secrets.token_urlsafe(50))
+        _secret_file.chmod(0o600)
+    return _secret_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = envbool("CRMSMS_DEBUG", False)
+ALLOWED_HOSTS = [h for h in env("CRMSMS_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [o for o in env("CRMSMS_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "huey.contrib.djhuey",
+    "crmsms.users",
+    "crmsms.crm",
+    "crmsms.sms",
+    "crmsms.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "crmsms.users.middleware.LoginRequiredMiddleware",
+    "crmsms.users.middleware.UserTimezoneMiddleware",
+]
+
+ROOT_URLCONF = "crmsms.urls"
+WSGI_APPLICATION = "crmsms.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: SQLite in the data dir unless DATABASE_URL says otherwise -------------------
+_sqlite_options = {
+    # IMMEDIATE takes the write lock when a transaction starts, so a read-then-update
+    # (claiming due messages) cannot interleave with another writer: SQLite's equivalent
+    # of SELECT ... FOR UPDATE. WAL lets readers go on while one process writes.
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 30,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+if env("DATABASE_URL"):
+    DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL"), conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(DATA_DIR / "crmsms.sqlite3"),
+        }
+    }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(_sqlite_options)
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Tests use a file, not :memory:, so that real worker processes can share it.
+    DATABASES["default"]["TEST"] = {"NAME": env("CRMSMS_TEST_DB", str(DATA_DIR / "test.sqlite3"))}
+else:
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = env("CRMSMS_TEST_DB", "test_crmsms")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Task engine: huey on SQLite in the data dir, or Redis with HUEY_URL -------------------
+if env("HUEY_URL"):
+    HUEY = {
+        "huey_class": "huey.RedisHuey",
+        "name": "crmsms",
+        "url": env("HUEY_URL"),
+        "immediate": False,
+    }
+else:
+    HUEY = {
+        "huey_class": "huey.SqliteHuey",
+        "name": "crmsms",
+        "filename": str(DATA_DIR / "huey.sqlite3"),
+        "immediate": False,
+    }
+
+# --- Auth, i18n, time ---------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+LANGUAGE_CODE = "en"
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = "UTC"  # storage; users see their own zone (Profile.time_zone)
+CRMSMS_DEFAULT_TIME_ZONE = env("CRMSMS_TIME_ZONE", "Europe/Paris")
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+WHITENOISE_USE_FINDERS = True  # serve app static files without a collectstatic step
+
+# --- SMS ----------------------------------------------------------------------------------
+CRMSMS_DEFAULT_REGION = env("CRMSMS_DEFAULT_REGION", "FR").upper()
+CRMSMS_SMS_URL = env("CRMSMS_SMS_URL", f"file://{DATA_DIR / 'outbox.jsonl'}")
+CRMSMS_PUBLIC_URL = env("CRMSMS_PUBLIC_URL", "http://127.0.0.1:8000")
+# How long a worker may hold claimed messages before they are treated as abandoned.
+CRMSMS_LEASE_SECONDS = envint("CRMSMS_LEASE_SECONDS", 120)
+CRMSMS_BATCH_SIZE = envint("CRMSMS_BATCH_SIZE", 50)
+CRMSMS_MAX_ATTEMPTS = envint("CRMSMS_MAX_ATTEMPTS", 6)
+CRMSMS_RETRY_BASE_SECONDS = envint("CRMSMS_RETRY_BASE_SECONDS", 30)
+CRMSMS_PROVIDER_TIMEOUT = float(env("CRMSMS_PROVIDER_TIMEOUT", "10"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("CRMSMS_LOG_LEVEL", "INFO")},
+    "loggers": {"huey": {"level": "WARNING"}},
+}

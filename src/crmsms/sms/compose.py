@@ -1,0 +1,67 @@
+"""Creating, editing and cancelling messages: what the UI and the API both call once their
+form is valid (see forms.MessageForm)."""
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import segments, states
+from .dispatch import wake
+from .models import SmsMessage
+from .transitions import move, move_one, note
+
+
+class EditConflict(Exception):
+    """The message changed since the editor loaded it (another tab, another user)."""
+
+
+def _queue(message: SmsMessage, actor: str) -> None:
+    move_one(message, states.TO_SEND, kind="queued", actor=actor,
+             detail=f"to be sent at {message.send_at:%Y-%m-%d %H:%M} UTC",
+             to_number=message.record.sms_number, due_at=message.send_at)
+    if message.send_at <= timezone.now():
+        wake()
+
+
+@transaction.atomic
+def create_message(record, *, body: str, send_at, status: str, user, idempotency_key: str | None = None) -> SmsMessage:
+    measure = segments.measure(body)
+    message = SmsMessage.objects.create(
+        contact=record if record.module == "contacts" else None,
+        account=record if record.module == "accounts" else None,
+        recipient_name=str(record), to_number=record.sms_number,
+        body=body, encoding=measure.encoding, segments=measure.segments,
+        send_at=send_at, due_at=send_at, created_by=user, idempotency_key=idempotency_key,
+    )
+    note(message.pk, "created", actor=user.get_username())
+    if status == states.TO_SEND:
+        _queue(message, user.get_username())
+    return message
+
+
+@transaction.atomic
+def update_draft(message: SmsMessage, *, version: int | None, body: str, send_at, status: str, user) -> SmsMessage:
+    """Save a draft's new text and date, and queue it if asked. Refuses to overwrite a
+    change made since `version` was loaded."""
+    measure = segments.measure(body)
+    updated = SmsMessage.objects.filter(
+        pk=message.pk, status=states.DRAFT, version=version if version is not None else message.version
+    ).update(
+        body=body, encoding=measure.encoding, segments=measure.segments,
+        send_at=send_at, due_at=send_at, version=F("version") + 1, updated_at=timezone.now(),
+    )
+    if not updated:
+        raise EditConflict(
+            "This message was changed or sent since you opened it (in another tab or by "
+            "someone else). Reload it to see its current state."
+        )
+    message.refresh_from_db()
+    note(message.pk, "edited", actor=user.get_username())
+    if status == states.TO_SEND:
+        _queue(message, user.get_username())
+    return message
+
+
+def cancel(message: SmsMessage, user) -> None:
+    move_one(message, states.CANCELLED, kind="cancelled", actor=user.get_username(),
+             detail=f"cancelled by {user.get_username()}", lease_until=None)

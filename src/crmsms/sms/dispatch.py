@@ -1,0 +1,190 @@
+"""The scheduled tasks: find due messages, claim them, send them, record what happened.
+
+The schedule lives in our own table (`due_at`), not in the task engine. A worker's
+dispatcher loop (``crmsms worker``) calls `dispatch_once` every second; saving a message
+that is due now also wakes it at once through a huey task (`wake`).
+
+Claiming is safe with any number of workers: rows are selected FOR UPDATE SKIP LOCKED on
+PostgreSQL (on SQLite the IMMEDIATE transaction holds the only write lock), moved to
+"sending" with a lease and a claim token, and only the holder of the token sends them.
+"""
+
+import logging
+import os
+import random
+import socket
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from . import eligibility, states
+from .models import SmsMessage
+from .providers import get_connector
+from .providers.base import ACCEPTED, AMBIGUOUS, FAILED, RETRY_LATER, OutgoingSms, Outcome
+from .transitions import move
+
+log = logging.getLogger(__name__)
+WORKER = "worker"
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def wake() -> None:
+    """Ask a worker to look for due messages as soon as the current transaction commits."""
+    from .tasks import dispatch_now
+
+    transaction.on_commit(dispatch_now)
+
+
+def claim_due(limit: int | None = None) -> tuple[str, list[int]]:
+    """Claim up to `limit` due messages for this process; return (claim token, ids)."""
+    limit = limit or settings.CRMSMS_BATCH_SIZE
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    with transaction.atomic():
+        ids = list(
+            SmsMessage.objects.select_for_update(skip_locked=True)
+            .filter(status=states.TO_SEND, due_at__lte=now)
+            .order_by("due_at", "id")
+            .values_list("id", flat=True)[:limit]
+        )
+        moved = move(
+            ids, states.SENDING, kind="claimed", actor=WORKER, detail=f"claimed by {worker_name()}",
+            only_from={states.TO_SEND},
+            claim_token=token, lease_until=now + timedelta(seconds=settings.CRMSMS_LEASE_SECONDS),
+            calling_at=None, attempts=F("attempts") + 1,
+        )
+    return token, moved
+
+
+def send_claimed(token: str, ids: list[int]) -> None:
+    """Send the messages this claim holds, then record one outcome per message."""
+    held = Q(claim_token=token)
+    messages = list(
+        SmsMessage.objects.select_related("contact", "account")
+        .filter(held, pk__in=ids, status=states.SENDING)
+        .order_by("id")
+    )
+    ready: list[SmsMessage] = []
+    for message in messages:
+        # Checked again now: the opt-in may have been withdrawn since the message was queued.
+        refusal = eligibility.check(message.record)
+        if refusal:
+            move([message.pk], states.SKIPPED, kind="skipped", actor=WORKER, detail=refusal.message,
+                 where=held, error_code=refusal.code, error_message=refusal.message, lease_until=None)
+        else:
+            message.to_number = message.record.sms_number
+            ready.append(message)
+    if not ready:
+        return
+
+    connector = get_connector()
+    now = timezone.now()
+    # The attempt is committed before the provider is called (DESIGN §4): from here on,
+    # a worker that dies leaves these messages "unknown", never silently queued again.
+    # The update is conditional on still holding the claim: if our lease ran out meanwhile
+    # and the message was queued again, another worker owns it now and we must not call.
+    with transaction.atomic():
+        still_held = set(
+            SmsMessage.objects.select_for_update()
+            .filter(held, pk__in=[m.pk for m in ready], status=states.SENDING)
+            .values_list("id", flat=True)
+        )
+        ready = [m for m in ready if m.pk in still_held]
+        for message in ready:
+            message.calling_at = now
+            message.lease_until = now + timedelta(seconds=settings.CRMSMS_LEASE_SECONDS)
+            message.provider = connector.name
+        SmsMessage.objects.bulk_update(ready, ["to_number", "calling_at", "lease_until", "provider"])
+    if not ready:
+        return
+    outcomes = connector.send_batch([
+        OutgoingSms(message_id=m.pk, to=m.to_number, body=m.body, reference=f"crmsms-{m.pk}")
+        for m in ready
+    ])
+    if len(outcomes) != len(ready):
+        raise RuntimeError(f"{connector.name} returned {len(outcomes)} outcomes for {len(ready)} messages")
+    for message, outcome in zip(ready, outcomes, strict=True):
+        record_outcome(message, token, outcome)
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff with full jitter: about base, 2*base, 4*base... seconds."""
+    ceiling = settings.CRMSMS_RETRY_BASE_SECONDS * 2 ** max(attempt - 1, 0)
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def record_outcome(message: SmsMessage, token: str, outcome: Outcome) -> None:
+    held = Q(claim_token=token)
+    data = {"attempt": message.attempts, "code": outcome.code} if outcome.code else {"attempt": message.attempts}
+    if outcome.kind == ACCEPTED:
+        # From "sending", or from "unknown" if our lease ran out while the call was slow:
+        # the provider's acceptance settles it either way.
+        move([message.pk], states.SENT, kind="sent", actor=WORKER,
+             detail=f"accepted by {message.provider} as {outcome.provider_message_id}",
+             data=data, provider_message_id=outcome.provider_message_id, sent_at=timezone.now(),
+             lease_until=None, error_code="", error_message="")
+    elif outcome.kind == RETRY_LATER and message.attempts < settings.CRMSMS_MAX_ATTEMPTS:
+        delay = max(retry_delay(message.attempts), outcome.retry_after or 0)
+        due = timezone.now() + timedelta(seconds=delay)
+        move([message.pk], states.TO_SEND, kind="retry", actor=WORKER, where=held,
+             detail=f"{outcome.detail} Next attempt at {due:%Y-%m-%d %H:%M:%S} UTC.", data=data,
+             due_at=due, lease_until=None, calling_at=None,
+             error_code=outcome.code, error_message=outcome.detail)
+    elif outcome.kind in (RETRY_LATER, FAILED):
+        detail = outcome.detail
+        if outcome.kind == RETRY_LATER:
+            detail = f"Gave up after {message.attempts} attempts. Last answer: {outcome.detail}"
+        move([message.pk], states.FAILED, kind="failed", actor=WORKER, where=held, detail=detail,
+             data=data, lease_until=None, error_code=outcome.code, error_message=detail)
+    elif outcome.kind == AMBIGUOUS:
+        detail = (f"{outcome.detail} The provider may have received it, so it is not resent "
+                  "automatically; check with the provider before sending it again.")
+        move([message.pk], states.UNKNOWN, kind="unknown", actor=WORKER, where=held, detail=detail,
+             data=data, lease_until=None, error_code=outcome.code, error_message=detail)
+    else:
+        raise ValueError(f"unknown outcome kind {outcome.kind!r}")
+
+
+def expire_leases() -> tuple[int, int]:
+    """Deal with messages whose worker stopped: (queued again, made unknown)."""
+    now = timezone.now()
+    expired = SmsMessage.objects.filter(status=states.SENDING, lease_until__lt=now)
+    never_called = list(expired.filter(calling_at__isnull=True).values_list("id", flat=True))
+    maybe_called = list(expired.filter(calling_at__isnull=False).values_list("id", flat=True))
+    requeued = move(never_called, states.TO_SEND, kind="requeued", actor=WORKER,
+                    where=Q(lease_until__lt=now, calling_at__isnull=True),
+                    detail="The worker stopped before calling the provider; queued again.",
+                    lease_until=None, due_at=now)
+    lost = move(maybe_called, states.UNKNOWN, kind="unknown", actor=WORKER,
+                where=Q(lease_until__lt=now, calling_at__isnull=False),
+                detail="The worker stopped while calling the provider: the message may or may not "
+                       "have been sent, so it is not resent automatically.",
+                lease_until=None, error_code="worker_lost",
+                error_message="The worker stopped while calling the provider; the outcome is not known.")
+    return len(requeued), len(lost)
+
+
+def dispatch_once(max_batches: int = 4) -> int:
+    """One pass of the dispatcher: expire leases, claim due messages, hand them to huey.
+
+    Claims at most `max_batches` batches per pass so that a large backlog is spread over
+    the workers instead of being claimed (and leased) by the first one to look.
+    """
+    from .tasks import send_batch
+
+    expire_leases()
+    claimed = 0
+    for _ in range(max_batches):
+        token, ids = claim_due()
+        if not ids:
+            break
+        claimed += len(ids)
+        send_batch(token, ids)
+    return claimed

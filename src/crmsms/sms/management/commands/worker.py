@@ -1,0 +1,47 @@
+"""`crmsms worker`: the scheduled tasks. A huey consumer runs the sends; a dispatcher loop
+in the same process looks for due messages every second, so a message scheduled for
+14:00:00 leaves at 14:00:01 at the latest, and one due now leaves at once (the web process
+wakes the dispatcher through huey when it saves it)."""
+
+import logging
+import threading
+
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+from huey.contrib.djhuey import HUEY
+
+from crmsms.sms import dispatch
+
+log = logging.getLogger("crmsms.worker")
+
+
+def dispatcher_loop(stop: threading.Event, interval: float) -> None:
+    while not stop.is_set():
+        try:
+            close_old_connections()
+            dispatch.dispatch_once()
+        except Exception:  # noqa: BLE001  the loop must survive a database restart; logged, retried
+            log.exception("dispatcher pass failed; retrying in %.1fs", interval)
+        stop.wait(interval)
+
+
+class Command(BaseCommand):
+    help = "Run the scheduled tasks that send SMS messages (huey consumer + dispatcher)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--workers", type=int, default=4, help="sending threads (default 4)")
+        parser.add_argument("--interval", type=float, default=1.0, help="seconds between dispatcher passes")
+
+    def handle(self, workers, interval, **options):
+        stop = threading.Event()
+        loop = threading.Thread(target=dispatcher_loop, args=(stop, interval), name="dispatcher", daemon=True)
+        consumer = HUEY.create_consumer(workers=workers, worker_type="thread", periodic=False)
+        self.stdout.write(f"crmsms worker {dispatch.worker_name()}: {workers} sending threads, "
+                          f"dispatcher every {interval}s", ending="\n")
+        self.stdout.flush()
+        loop.start()
+        try:
+            consumer.run()  # returns on SIGINT/SIGTERM, after finishing the tasks in hand
+        finally:
+            stop.set()
+            loop.join(timeout=5)

@@ -1,0 +1,121 @@
+"""SMS messages and their history."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from . import states
+
+
+class SmsMessage(models.Model):
+    # The record it is sent to: exactly one of the two while the record exists. When the
+    # record is deleted the message stays (history), with the recipient's name and number
+    # kept in the snapshot fields below.
+    contact = models.ForeignKey(
+        "crm.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="sms_messages"
+    )
+    account = models.ForeignKey(
+        "crm.Account", null=True, blank=True, on_delete=models.SET_NULL, related_name="sms_messages"
+    )
+    recipient_name = models.CharField(max_length=250, blank=True)
+    to_number = models.CharField(max_length=20, blank=True)  # E.164, set when queued
+
+    body = models.TextField()
+    encoding = models.CharField(max_length=10, blank=True)  # "GSM-7" or "UCS-2"
+    segments = models.PositiveSmallIntegerField(default=0)
+
+    status = models.CharField(max_length=12, choices=states.CHOICES, default=states.DRAFT)
+    send_at = models.DateTimeField("Sending date", default=timezone.now)
+    # When the dispatcher may next pick it up: send_at at first, later after a retry backoff.
+    due_at = models.DateTimeField(default=timezone.now)
+
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)  # which claim holds the lease
+    # Set, and committed, just before the provider is called: a message whose lease ends
+    # with this set may have reached the provider and becomes "unknown"; without it, the
+    # provider was never called and it is safe to queue again.
+    calling_at = models.DateTimeField(null=True, blank=True)
+
+    provider = models.CharField(max_length=30, blank=True)
+    provider_message_id = models.CharField(max_length=100, null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Optimistic locking: an edit carries the version it started from, so two tabs
+    # saving the same message cannot silently overwrite each other.
+    version = models.PositiveIntegerField(default=1)
+    # The API client's Idempotency-Key: a retried request finds the message it created.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-send_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="sms_due_idx"),
+            models.Index(fields=["status", "lease_until"], name="sms_lease_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(contact__isnull=True) | Q(account__isnull=True),
+                name="sms_one_parent",
+            ),
+            models.UniqueConstraint(
+                fields=["provider", "provider_message_id"],
+                condition=Q(provider_message_id__isnull=False),
+                name="sms_unique_provider_id",
+            ),
+            models.UniqueConstraint(
+                fields=["created_by", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="sms_unique_idempotency_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"SMS {self.pk} to {self.recipient_name or self.to_number}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("sms:message_detail", args=[self.pk])
+
+    @property
+    def record(self):
+        return self.contact or self.account
+
+    @property
+    def status_label(self) -> str:
+        return states.LABELS[self.status]
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status == states.DRAFT
+
+    @property
+    def is_cancellable(self) -> bool:
+        return self.status in states.CANCELLABLE
+
+
+class MessageEvent(models.Model):
+    """One line of a message's history: created, queued, each attempt, the outcome."""
+
+    message = models.ForeignKey(SmsMessage, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=20)
+    from_status = models.CharField(max_length=12, blank=True)
+    to_status = models.CharField(max_length=12, blank=True)
+    detail = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    actor = models.CharField(max_length=150, blank=True)  # a username, or "worker"
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind}"

@@ -1,0 +1,78 @@
+"""The connector contract: what every provider module implements (DESIGN §4).
+
+A connector gets outgoing messages and returns one `Outcome` per message, in the same
+order. It says what the provider's answer *proves*, nothing more:
+
+- ``accepted``: the provider took it; carries the provider's id.
+- ``retry_later``: the provider provably did not take it (connection refused before the
+  request left, HTTP 429, a throttling code). Only these are retried.
+- ``failed``: a permanent refusal (invalid number, unsubscribed, bad credentials).
+- ``ambiguous``: the request left and no clear answer came back (timeout, 5xx). The message
+  may have been sent: it becomes "unknown" and is never resent blindly.
+
+A connector does not catch errors it does not understand: an unexpected exception leaves
+the messages "sending", and their lease turns them "unknown" (the safe side).
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+ACCEPTED = "accepted"
+RETRY_LATER = "retry_later"
+FAILED = "failed"
+AMBIGUOUS = "ambiguous"
+
+
+@dataclass(frozen=True)
+class OutgoingSms:
+    message_id: int
+    to: str  # E.164
+    body: str
+    # Our own reference, sent along so that delivery reports find the message even when
+    # the provider's ids change.
+    reference: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str
+    provider_message_id: str = ""
+    code: str = ""
+    detail: str = ""
+    retry_after: float | None = None  # seconds, when the provider said
+
+    @classmethod
+    def accepted(cls, provider_message_id: str) -> "Outcome":
+        return cls(ACCEPTED, provider_message_id=provider_message_id)
+
+    @classmethod
+    def retry_later(cls, code: str, detail: str, retry_after: float | None = None) -> "Outcome":
+        return cls(RETRY_LATER, code=code, detail=detail, retry_after=retry_after)
+
+    @classmethod
+    def failed(cls, code: str, detail: str) -> "Outcome":
+        return cls(FAILED, code=code, detail=detail)
+
+    @classmethod
+    def ambiguous(cls, code: str, detail: str) -> "Outcome":
+        return cls(AMBIGUOUS, code=code, detail=detail)
+
+
+class Connector(ABC):
+    #: the name stored on each message (``SmsMessage.provider``)
+    name: str = ""
+
+    def __init__(self, url) -> None:
+        """`url` is the parsed CRMSMS_SMS_URL (urllib.parse.SplitResult)."""
+        self.url = url
+
+    @abstractmethod
+    def send(self, sms: OutgoingSms) -> Outcome:
+        """Send one message; return what the provider's answer proves."""
+
+    def send_batch(self, batch: list[OutgoingSms]) -> list[Outcome]:
+        """Send several messages. Providers with a bulk or pipelined API override this."""
+        return [self.send(sms) for sms in batch]
+
+    def close(self) -> None:
+        """Release connections. Called when the worker stops."""

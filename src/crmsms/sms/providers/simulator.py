@@ -1,0 +1,140 @@
+"""simulator://[TOKEN@]host:port talks plain HTTP to `crmsms.sms.simulator` (``crmsms
+simulator``), so tests and benchmarks cross a real HTTP hop.
+
+Each answer is mapped to what it proves (DESIGN §4): only answers that prove the simulator
+did not take the message (connection refused, 429) are retry_later; anything that may have
+reached it without a clear answer (timeouts after sending, 5xx) is ambiguous.
+"""
+
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+from django.conf import settings
+
+from .base import Connector, OutgoingSms, Outcome
+
+DEFAULT_PORT = 9090  # the `crmsms simulator` default
+
+
+class SimulatorConnector(Connector):
+    name = "simulator"
+
+    def __init__(self, url) -> None:
+        super().__init__(url)
+        if not url.hostname:
+            raise ValueError("simulator:// needs a host, e.g. simulator://TOKEN@127.0.0.1:9090")
+        host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname  # IPv6
+        self.base_url = f"http://{host}:{url.port or DEFAULT_PORT}"
+        self.token = unquote(url.username) if url.username else None
+        timeout = float(settings.CRMSMS_PROVIDER_TIMEOUT)
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        # One client per connector: its pool keeps connections alive between messages.
+        # Connecting is quick on a working network, so a short connect timeout fails fast
+        # (retry_later) instead of holding a worker for the whole read timeout.
+        self.client = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=min(3.0, timeout)),
+        )
+
+    def send(self, sms: OutgoingSms) -> Outcome:
+        where = f"the simulator at {self.base_url}"
+        try:
+            response = self.client.post(
+                "/v1/messages", json={"to": sms.to, "body": sms.body, "reference": sms.reference}
+            )
+        # The request never left: provably not taken, safe to retry.
+        except httpx.ConnectTimeout:
+            return Outcome.retry_later(
+                "connect_timeout", f"Could not connect to {where} in time; is it running?"
+            )
+        except httpx.ConnectError as exc:
+            return Outcome.retry_later(
+                "connection_refused",
+                f"Could not connect to {where} ({exc}); start it with `crmsms simulator` "
+                "or fix the host and port in CRMSMS_SMS_URL.",
+            )
+        except httpx.PoolTimeout:
+            return Outcome.retry_later(
+                "pool_timeout", f"No free connection to {where} in time; nothing was sent."
+            )
+        # The request (or part of it) left and no answer came back: it may have been taken.
+        except (httpx.ReadTimeout, httpx.WriteTimeout):
+            return Outcome.ambiguous(
+                "timeout",
+                f"No answer from {where} within {settings.CRMSMS_PROVIDER_TIMEOUT}s after "
+                "sending: it may have received the message, so it is not resent automatically.",
+            )
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
+            return Outcome.ambiguous(
+                "connection_lost",
+                f"The connection to {where} broke after sending ({exc.__class__.__name__}: "
+                f"{exc}): it may have received the message, so it is not resent automatically.",
+            )
+        return self._outcome(response, where)
+
+    def _outcome(self, response: httpx.Response, where: str) -> Outcome:
+        status = response.status_code
+        if 200 <= status < 300:
+            provider_id = _json_field(response, "id")
+            if isinstance(provider_id, str) and provider_id:
+                return Outcome.accepted(provider_id)
+            # Taken, but without an id we cannot tie delivery reports or duplicates to it:
+            # record it as unknown rather than claim a clean send.
+            return Outcome.ambiguous(
+                "invalid_response",
+                f"{where} answered HTTP {status} without a message id: it probably took "
+                "the message; check its log before resending.",
+            )
+        if status == 429:
+            return Outcome.retry_later(
+                "throttled",
+                f"{where} is throttling us (HTTP 429); the message will be retried later.",
+                retry_after=_retry_after(response),
+            )
+        if status >= 500:
+            return Outcome.ambiguous(
+                f"provider_error_{status}",
+                f"{where} answered HTTP {status} after receiving the message: it may or may "
+                "not have taken it, so it is not resent automatically.",
+            )
+        if status in (401, 403):
+            return Outcome.failed(
+                "auth_failed",
+                f"{where} refused our credentials (HTTP {status}). Check the token in "
+                "CRMSMS_SMS_URL (simulator://TOKEN@host:port) matches the simulator's --token.",
+            )
+        if 400 <= status < 500:
+            error = _json_field(response, "error")
+            error = error if isinstance(error, dict) else {}
+            return Outcome.failed(
+                str(error.get("code") or f"http_{status}"),
+                str(error.get("message") or f"{where} refused the message (HTTP {status})."),
+            )
+        # 1xx/3xx: not part of the simulator's protocol; we cannot tell what happened.
+        return Outcome.ambiguous(
+            f"unexpected_status_{status}",
+            f"{where} answered HTTP {status}, which it never should: check CRMSMS_SMS_URL "
+            "points at a crmsms simulator. The message is not resent automatically.",
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _json_field(response: httpx.Response, name: str) -> Any:
+    """`name` from a JSON object body, or None when the body is not one."""
+    try:
+        data = response.json()
+    except ValueError:  # not JSON (json.JSONDecodeError, UnicodeDecodeError)
+        return None
+    return data.get(name) if isinstance(data, dict) else None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds; the HTTP-date form is not used by the simulator."""
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None

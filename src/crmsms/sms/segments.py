@@ -1,0 +1,34 @@
+"""How many SMS parts a text costs, and in which encoding (GSM 03.38 or UCS-2)."""
+
+from dataclasses import dataclass
+
+import smsutil
+
+GSM7 = "GSM-7"
+UCS2 = "UCS-2"
+
+# Characters that look like GSM-7 ones but force the whole message into UCS-2, which
+# halves the characters per part. The non-breaking space comes from copy-pasting out of
+# word processors and is invisible: DESIGN §5 says it is always normalised.
+INVISIBLE_REPLACEMENTS = {"\u00a0": " ", "\u202f": " ", "\u2007": " "}
+
+
+@dataclass(frozen=True)
+class Measure:
+    characters: int
+    encoding: str
+    segments: int
+
+
+def normalise(text: str) -> str:
+    for bad, good in INVISIBLE_REPLACEMENTS.items():
+        text = text.replace(bad, good)
+    return text
+
+
+def measure(text: str) -> Measure:
+    if not text:
+        return Measure(0, GSM7, 0)
+    result = smsutil.split(text)
+    encoding = GSM7 if result.encoding == "gsm0338" else UCS2
+    return Measure(len(text), encoding, len(result.parts))

@@ -1,0 +1,71 @@
+"""Moving messages from one status to another: the only code that writes `status`.
+
+`move` selects the rows that may make the move (locking them: FOR UPDATE on PostgreSQL; on
+SQLite the IMMEDIATE transaction already holds the write lock), updates exactly those, and
+writes one history event per moved message, all in one transaction.
+"""
+
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from . import states
+from .models import MessageEvent, SmsMessage
+
+
+def move(
+    ids: Iterable[int],
+    target: str,
+    *,
+    kind: str,
+    actor: str = "",
+    detail: str = "",
+    data: dict | None = None,
+    only_from: Iterable[str] | None = None,
+    where: Q | None = None,
+    **fields,
+) -> list[int]:
+    """Move the messages `ids` that are allowed to reach `target`; return the moved ids.
+
+    `only_from` narrows the allowed source statuses, `where` adds a condition (such as
+    the claim token of the worker that holds them), `fields` are written with the status.
+    """
+    sources = states.sources_of(target)
+    if only_from is not None:
+        sources &= frozenset(only_from)
+    ids = list(ids)
+    if not ids or not sources:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        query = SmsMessage.objects.select_for_update().filter(pk__in=ids, status__in=sources)
+        if where is not None:
+            query = query.filter(where)
+        rows = list(query.values_list("id", "status"))
+        if not rows:
+            return []
+        moved = [pk for pk, _ in rows]
+        SmsMessage.objects.filter(pk__in=moved).update(status=target, updated_at=now, **fields)
+        MessageEvent.objects.bulk_create(
+            MessageEvent(
+                message_id=pk, at=now, kind=kind, from_status=source, to_status=target,
+                detail=detail, data=data or {}, actor=actor,
+            )
+            for pk, source in rows
+        )
+    return moved
+
+
+def move_one(message: SmsMessage, target: str, **kwargs) -> None:
+    """Move one message or raise TransitionRefused, naming its current status."""
+    if not move([message.pk], target, **kwargs):
+        current = SmsMessage.objects.filter(pk=message.pk).values_list("status", flat=True).first()
+        raise states.TransitionRefused(message.pk, current, target)
+    message.refresh_from_db()
+
+
+def note(message_id: int, kind: str, detail: str = "", *, actor: str = "", data: dict | None = None) -> None:
+    """Add a history line that is not a status change (an edit, an attempt starting)."""
+    MessageEvent.objects.create(message_id=message_id, kind=kind, detail=detail, actor=actor, data=data or {})

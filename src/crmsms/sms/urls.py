@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+app_name = "sms"
+
+urlpatterns = [
+    path("sms/", views.message_list, name="messages"),
+    path("sms/<int:pk>/", views.message_detail, name="message_detail"),
+    path("sms/<int:pk>/edit/", views.message_edit, name="message_edit"),
+    path("sms/<int:pk>/cancel/", views.message_cancel, name="message_cancel"),
+    path("contacts/<int:pk>/sms/new/", views.message_create, {"module": "contacts"}, name="contact_message_create"),
+    path("accounts/<int:pk>/sms/new/", views.message_create, {"module": "accounts"}, name="account_message_create"),
+]

@@ -1,0 +1,97 @@
+"""SMS Messages module: the list, a message's page with its history, and the form that
+creates a message from a contact's or an account's "SMS Messages" sub-panel."""
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from crmsms.crm.views import MODULES
+from crmsms.web.listing import Column, listing
+
+from . import compose, eligibility, segments, states
+from .forms import MAX_CHARACTERS, MessageForm
+from .models import SmsMessage
+
+COLUMNS = [
+    Column("recipient", "To", "recipient_name"), Column("status", "Status", "status"),
+    Column("send_at", "Sending date", "send_at"), Column("text", "Text"),
+    Column("segments", "Parts", "segments"),
+]
+
+
+def message_list(request):
+    qs = SmsMessage.objects.select_related("contact", "account")
+    status = request.GET.get("status", "")
+    if status in states.LABELS:
+        qs = qs.filter(status=status)
+    context = listing(request, qs, search=["body", "recipient_name", "to_number"],
+                      columns=COLUMNS, default_sort="-send_at")
+    return render(request, "sms/message_list.html", {
+        **context, "status": status, "statuses": states.CHOICES,
+    })
+
+
+def message_detail(request, pk: int):
+    message = get_object_or_404(SmsMessage.objects.select_related("contact", "account", "created_by"), pk=pk)
+    return render(request, "sms/message_detail.html", {
+        "message": message, "events": message.events.all(),
+    })
+
+
+def _render_form(request, form, record, message=None):
+    body = form["body"].value() or ""
+    return render(request, "sms/message_form.html", {
+        "form": form, "record": record, "message": message,
+        "refusal": eligibility.check(record), "measure": segments.measure(body),
+        "max_characters": MAX_CHARACTERS,
+    })
+
+
+@require_http_methods(["GET", "POST"])
+def message_create(request, module: str, pk: int):
+    record = get_object_or_404(MODULES[module].model, pk=pk)
+    initial = {"send_at": timezone.localtime().replace(second=0, microsecond=0), "status": states.DRAFT}
+    form = MessageForm(request.POST or None, record=record, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        message = compose.create_message(record, body=data["body"], send_at=data["send_at"],
+                                         status=data["status"], user=request.user)
+        messages.success(request, f"SMS {message.status_label.lower()}.")
+        return redirect(record)
+    return _render_form(request, form, record)
+
+
+@require_http_methods(["GET", "POST"])
+def message_edit(request, pk: int):
+    message = get_object_or_404(SmsMessage.objects.select_related("contact", "account"), pk=pk)
+    if not message.is_editable:
+        messages.error(request, f"This SMS is {message.status_label}: only drafts can be edited.")
+        return redirect(message)
+    record = message.record
+    initial = {"body": message.body, "send_at": timezone.localtime(message.send_at),
+               "status": message.status, "version": message.version}
+    form = MessageForm(request.POST or None, record=record, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            compose.update_draft(message, version=data["version"], body=data["body"], send_at=data["send_at"],
+                                 status=data["status"], user=request.user)
+        except compose.EditConflict as conflict:
+            form.add_error(None, str(conflict))
+        else:
+            messages.success(request, "SMS saved.")
+            return redirect(message)
+    return _render_form(request, form, record, message)
+
+
+@require_POST
+def message_cancel(request, pk: int):
+    message = get_object_or_404(SmsMessage, pk=pk)
+    try:
+        compose.cancel(message, request.user)
+    except states.TransitionRefused as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(request, "SMS cancelled.")
+    return redirect(message)

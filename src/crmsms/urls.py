@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from crmsms.api.routes import api
+from crmsms.web import views as web
+
+urlpatterns = [
+    path("", web.home, name="home"),
+    path("health", web.health, name="health"),
+    path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("templates/", web.coming, {"module": "SMS Templates"}, name="templates"),
+    path("campaigns/", web.coming, {"module": "SMS Campaigns"}, name="campaigns"),
+    path("api/v1/", api.urls),
+    path("admin/", admin.site.urls),
+    path("", include("crmsms.crm.urls")),
+    path("", include("crmsms.sms.urls")),
+]

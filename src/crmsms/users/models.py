@@ -1,0 +1,59 @@
+"""What crmsms adds to Django's users: a time zone and API tokens."""
+
+import hashlib
+import secrets
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            f"{value!r} is not a time zone name such as Europe/Paris.", code="invalid_time_zone"
+        )
+
+
+class Profile(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    # Dates are stored in UTC and shown, and typed, in this zone.
+    time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.time_zone})"
+
+
+def time_zone_of(user) -> str:
+    profile = Profile.objects.filter(user=user).only("time_zone").first()
+    return profile.time_zone if profile else settings.CRMSMS_DEFAULT_TIME_ZONE
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A bearer token for the REST API. Only a SHA-256 digest is stored: a stolen database
+    does not hand out working tokens."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    digest = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    @classmethod
+    def issue(cls, user, name: str = "") -> str:
+        """Create a token for `user` and return the raw value (shown once, never stored)."""
+        raw = "crmsms_" + secrets.token_urlsafe(32)
+        cls.objects.create(user=user, digest=_digest(raw), name=name)
+        return raw
+
+    @classmethod
+    def user_for(cls, raw: str):
+        token = cls.objects.select_related("user").filter(digest=_digest(raw)).first()
+        if token is None or not token.user.is_active:
+            return None
+        return token.user

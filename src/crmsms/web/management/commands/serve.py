@@ -1,0 +1,22 @@
+"""`crmsms serve`: the web UI with a production WSGI server (waitress), not runserver."""
+
+import os
+
+from django.core.management.base import BaseCommand
+from waitress import serve
+
+from crmsms.wsgi import application
+
+
+class Command(BaseCommand):
+    help = "Serve the web UI and the API."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--threads", type=int, default=8)
+
+    def handle(self, host, port, threads, **options):
+        self.stdout.write(f"Web UI on http://{host}:{port}/")
+        self.stdout.flush()
+        serve(application, host=host, port=port, threads=threads, ident="crmsms")
