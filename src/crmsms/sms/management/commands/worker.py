@@ -35,7 +35,10 @@ class Command(BaseCommand):
     def handle(self, workers, interval, **options):
         stop = threading.Event()
         loop = threading.Thread(target=dispatcher_loop, args=(stop, interval), name="dispatcher", daemon=True)
-        consumer = HUEY.create_consumer(workers=workers, worker_type="thread", periodic=False)
+        # Poll the queue at least twice a second when idle (huey backs off to 10 s by default),
+        # so a batch handed over by the dispatcher starts at once.
+        consumer = HUEY.create_consumer(workers=workers, worker_type="thread", periodic=False,
+                                        initial_delay=0.05, backoff=1.2, max_delay=0.5)
         self.stdout.write(f"crmsms worker {dispatch.worker_name()}: {workers} sending threads, "
                           f"dispatcher every {interval}s", ending="\n")
         self.stdout.flush()
