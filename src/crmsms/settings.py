@@ -159,6 +159,7 @@ CRMSMS_DEFAULT_TIME_ZONE = env("CRMSMS_TIME_ZONE", "Europe/Paris")
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 WHITENOISE_USE_FINDERS = True  # serve app static files without a collectstatic step
 
 # --- SMS ----------------------------------------------------------------------------------

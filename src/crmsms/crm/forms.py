@@ -7,6 +7,8 @@ from .models import Account, Contact
 
 
 class AccountForm(forms.ModelForm):
+    website = forms.URLField(required=False, assume_scheme="https")
+
     class Meta:
         model = Account
         fields = [
