@@ -71,3 +71,24 @@ def account(db):
 def contact(db, account):
     return Contact.objects.create(first_name="Camille", last_name="Bernard", phone_mobile="+33612345678",
                                   sms_opt_in=True, account=account)
+
+
+@pytest.fixture
+def sim(tmp_path, settings):
+    """The provider simulator on loopback, configured as this test's provider."""
+    import json
+
+    from crmsms.sms.simulator import SimulatorConfig, start_in_thread
+
+    server, thread, port = start_in_thread(SimulatorConfig(log_path=tmp_path / "simulator.jsonl", seed=7))
+    settings.CRMSMS_SMS_URL = f"simulator://127.0.0.1:{port}"
+
+    def accepted() -> list[dict]:
+        path = tmp_path / "simulator.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    server.accepted = accepted
+    server.url = settings.CRMSMS_SMS_URL
+    yield server
+    server.stop()
+    thread.join(timeout=5)

@@ -1,0 +1,189 @@
+"""The scheduled tasks in one process: scheduling, eligibility at send time, leases, and what
+each provider answer does to a message (DESIGN §4), through the simulator's real HTTP hop."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from crmsms.sms import dispatch, states
+from crmsms.sms.models import SmsMessage
+from crmsms.sms.providers.memory import MemoryConnector
+
+pytestmark = pytest.mark.django_db
+
+
+def queued(record, body="Hello", due_in=timedelta(0)):
+    due = timezone.now() + due_in
+    field = "contact" if record.module == "contacts" else "account"
+    return SmsMessage.objects.create(**{field: record}, body=body, status=states.TO_SEND, send_at=due, due_at=due,
+                                     to_number=record.sms_number, recipient_name=str(record))
+
+
+def test_due_messages_go_and_future_ones_wait(contact):
+    now_msg = queued(contact, "now")
+    later = queued(contact, "tomorrow", timedelta(days=1))
+    assert dispatch.dispatch_once() == 1
+    now_msg.refresh_from_db(), later.refresh_from_db()
+    assert now_msg.status == states.SENT and now_msg.attempts == 1 and now_msg.sent_at
+    assert later.status == states.TO_SEND
+    assert [m.body for m in MemoryConnector.outbox] == ["now"]
+    SmsMessage.objects.filter(pk=later.pk).update(due_at=timezone.now())  # its date arrives
+    assert dispatch.dispatch_once() == 1
+    assert [m.body for m in MemoryConnector.outbox] == ["now", "tomorrow"]
+
+
+def test_each_message_carries_our_reference(contact):
+    message = queued(contact)
+    dispatch.dispatch_once()
+    assert MemoryConnector.outbox[0].reference == f"crmsms-{message.pk}"
+
+
+def test_opt_in_withdrawn_after_queueing_is_skipped_never_sent(contact):
+    message = queued(contact)
+    contact.sms_opt_in = False
+    contact.save()
+    dispatch.dispatch_once()
+    message.refresh_from_db()
+    assert message.status == states.SKIPPED and message.error_code == "no_opt_in"
+    assert MemoryConnector.outbox == []
+
+
+def test_number_changed_after_queueing_uses_the_current_number(contact):
+    message = queued(contact)
+    contact.phone_mobile = "+33698765432"
+    contact.save()
+    dispatch.dispatch_once()
+    message.refresh_from_db()
+    assert MemoryConnector.outbox[0].to == "+33698765432" == message.to_number
+
+
+def test_lease_expired_before_the_call_is_queued_again(contact):
+    message = queued(contact)
+    token, ids = dispatch.claim_due()
+    assert ids == [message.pk]
+    SmsMessage.objects.filter(pk=message.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert dispatch.expire_leases() == (1, 0)
+    message.refresh_from_db()
+    assert message.status == states.TO_SEND
+    # The first claim's holder wakes up late: it must not send, the message is someone else's now.
+    token2, ids2 = dispatch.claim_due()
+    dispatch.send_claimed(token, ids)
+    assert MemoryConnector.outbox == []
+    dispatch.send_claimed(token2, ids2)
+    assert len(MemoryConnector.outbox) == 1
+
+
+def test_lease_expired_during_the_call_becomes_unknown(contact):
+    message = queued(contact)
+    dispatch.claim_due()
+    SmsMessage.objects.filter(pk=message.pk).update(calling_at=timezone.now(),
+                                                    lease_until=timezone.now() - timedelta(seconds=1))
+    assert dispatch.expire_leases() == (0, 1)
+    message.refresh_from_db()
+    assert message.status == states.UNKNOWN and message.error_code == "worker_lost"
+    assert dispatch.dispatch_once() == 0  # never resent blindly
+
+
+# --- provider answers, through the simulator ---------------------------------------------
+
+def configure(sim, **changes):
+    sim.reconfigure(changes)
+
+
+def test_accepted_records_the_provider_id(sim, contact):
+    message = queued(contact)
+    dispatch.dispatch_once()
+    message.refresh_from_db()
+    log = sim.accepted()
+    assert message.status == states.SENT and message.provider == "simulator"
+    assert [(e["reference"], e["id"]) for e in log] == [(f"crmsms-{message.pk}", message.provider_message_id)]
+
+
+def test_429_is_retried_later_then_sent(sim, contact, settings):
+    configure(sim, throttle_rate=1.0)
+    message = queued(contact)
+    before = timezone.now()
+    dispatch.dispatch_once()
+    message.refresh_from_db()
+    assert message.status == states.TO_SEND and message.attempts == 1 and message.error_code == "throttled"
+    assert message.due_at >= before + timedelta(seconds=settings.CRMSMS_RETRY_BASE_SECONDS / 2)
+    assert dispatch.dispatch_once() == 0  # waits for its backoff
+    configure(sim, throttle_rate=0.0)
+    SmsMessage.objects.filter(pk=message.pk).update(due_at=timezone.now())
+    dispatch.dispatch_once()
+    message.refresh_from_db()
+    assert message.status == states.SENT and message.attempts == 2 and message.error_code == ""
+    assert len(sim.accepted()) == 1
+    assert list(message.events.values_list("kind", flat=True)) == ["claimed", "retry", "claimed", "sent"]
+
+
+def test_retries_stop_after_the_limit(sim, contact, settings):
+    settings.CRMSMS_MAX_ATTEMPTS = 2
+    configure(sim, throttle_rate=1.0)
+    message = queued(contact)
+    for _ in range(2):
+        SmsMessage.objects.filter(pk=message.pk).update(due_at=timezone.now())
+        dispatch.dispatch_once()
+    message.refresh_from_db()
+    assert message.status == states.FAILED and message.attempts == 2
+    assert message.error_message.startswith("Gave up after 2 attempts.")
+
+
+def test_permanent_refusal_fails_with_a_reason(tmp_path, settings, contact):
+    from crmsms.sms.simulator import SimulatorConfig, start_in_thread
+
+    server, thread, port = start_in_thread(SimulatorConfig(token="right"))
+    try:
+        settings.CRMSMS_SMS_URL = f"simulator://wrong@127.0.0.1:{port}"
+        message = queued(contact)
+        dispatch.dispatch_once()
+        message.refresh_from_db()
+        assert message.status == states.FAILED and message.error_code == "auth_failed"
+        assert "CRMSMS_SMS_URL" in message.error_message
+        assert dispatch.dispatch_once() == 0  # not retried
+    finally:
+        server.stop()
+        thread.join(timeout=5)
+
+
+def test_timeout_after_sending_is_unknown_not_resent(tmp_path, settings, contact):
+    from crmsms.sms.simulator import SimulatorConfig, start_in_thread
+
+    server, thread, port = start_in_thread(SimulatorConfig(timeout_rate=1.0, hang_seconds=3,
+                                                           log_path=tmp_path / "sim.jsonl"))
+    try:
+        settings.CRMSMS_PROVIDER_TIMEOUT = 0.5
+        settings.CRMSMS_SMS_URL = f"simulator://127.0.0.1:{port}"
+        message = queued(contact)
+        dispatch.dispatch_once()
+        message.refresh_from_db()
+        assert message.status == states.UNKNOWN
+        assert "not resent automatically" in message.error_message
+        # The provider did take it: this is exactly why it must not be sent again.
+        assert f"crmsms-{message.pk}" in (tmp_path / "sim.jsonl").read_text()
+        assert dispatch.dispatch_once() == 0
+    finally:
+        server.stop()
+        thread.join(timeout=5)
+
+
+def test_server_error_is_unknown(sim, contact):
+    configure(sim, error_rate=1.0)
+    message = queued(contact)
+    dispatch.dispatch_once()
+    message.refresh_from_db()
+    assert message.status == states.UNKNOWN and message.error_code.startswith("provider_error_5")
+
+
+def test_connection_refused_is_retried(settings, contact):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings.CRMSMS_SMS_URL = f"simulator://127.0.0.1:{port}"
+    message = queued(contact)
+    dispatch.dispatch_once()
+    message.refresh_from_db()
+    assert message.status == states.TO_SEND and message.error_code == "connection_refused"
