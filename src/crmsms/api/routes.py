@@ -5,10 +5,10 @@ import zoneinfo
 
 from django.db import IntegrityError, transaction
 from django.forms.models import model_to_dict
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from ninja import NinjaAPI, Query, Schema
+from ninja import NinjaAPI, Query, Schema, Status
 
 from crmsms.crm.forms import AccountForm, ContactForm
 from crmsms.crm.models import Account, Contact
@@ -34,7 +34,20 @@ class Auth(TokenAuth):
         return user
 
 
-api = NinjaAPI(title="crmsms", version="1", auth=Auth(), urls_namespace="api")
+def docs_login_required(view):
+    """The OpenAPI document and its page need a session login or a token too."""
+
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if not token or Auth().authenticate(request, token) is None:
+                return JsonResponse({"detail": "Unauthorized"}, status=401)
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+api = NinjaAPI(title="crmsms", version="1", auth=Auth(), urls_namespace="api", docs_decorator=docs_login_required)
 errors.install(api)
 ERR = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
@@ -73,7 +86,7 @@ def list_accounts(request, paging: Query[Paging]):
 
 @api.post("/accounts", response={201: AccountOut, **ERR}, tags=["accounts"])
 def create_account(request, payload: AccountIn):
-    return 201, _save(AccountForm, payload.dict())
+    return Status(201, _save(AccountForm, payload.dict()))
 
 
 @api.get("/accounts/{account_id}", response={200: AccountOut, **ERR}, tags=["accounts"])
@@ -91,7 +104,7 @@ def update_account(request, account_id: int, payload: AccountPatch):
 @api.delete("/accounts/{account_id}", response={204: None, **ERR}, tags=["accounts"])
 def delete_account(request, account_id: int):
     get_object_or_404(Account, pk=account_id).delete()
-    return 204, None
+    return Status(204, None)
 
 
 # --- contacts ---------------------------------------------------------------------------
@@ -117,7 +130,7 @@ def list_contacts(request, paging: Query[Paging]):
 
 @api.post("/contacts", response={201: ContactOut, **ERR}, tags=["contacts"])
 def create_contact(request, payload: ContactIn):
-    return 201, _save(ContactForm, _contact_data(payload.dict()), rename=CONTACT_FIELDS)
+    return Status(201, _save(ContactForm, _contact_data(payload.dict()), rename=CONTACT_FIELDS))
 
 
 @api.get("/contacts/{contact_id}", response={200: ContactOut, **ERR}, tags=["contacts"])
@@ -135,7 +148,7 @@ def update_contact(request, contact_id: int, payload: ContactPatch):
 @api.delete("/contacts/{contact_id}", response={204: None, **ERR}, tags=["contacts"])
 def delete_contact(request, contact_id: int):
     get_object_or_404(Contact, pk=contact_id).delete()
-    return 204, None
+    return Status(204, None)
 
 
 # --- messages ---------------------------------------------------------------------------
@@ -193,7 +206,7 @@ def create_message(request: HttpRequest, payload: MessageIn):
     if key:
         existing = SmsMessage.objects.filter(created_by=request.user, idempotency_key=key).first()
         if existing:
-            return 200, existing
+            return Status(200, existing)
     record = _recipient(payload.contact_id, payload.account_id)
     data = _message_form(record, payload.body, payload.send_at, payload.status)
     try:
@@ -202,8 +215,8 @@ def create_message(request: HttpRequest, payload: MessageIn):
                                              status=data["status"], user=request.user, idempotency_key=key)
     except IntegrityError:
         # The same key raced in from a concurrent retry: answer with the winner.
-        return 200, SmsMessage.objects.get(created_by=request.user, idempotency_key=key)
-    return 201, message
+        return Status(200, SmsMessage.objects.get(created_by=request.user, idempotency_key=key))
+    return Status(201, message)
 
 
 @api.get("/messages/{message_id}", response={200: MessageOut, **ERR}, tags=["messages"])

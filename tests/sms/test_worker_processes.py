@@ -1,0 +1,122 @@
+"""Real `crmsms worker` processes against the test database and the simulator: two workers on
+the same due rows never both send one; a message due now reaches the provider within 2 s;
+a worker killed mid-call leaves its message "unknown", not queued again."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from crmsms.crm.models import Contact
+from crmsms.sms import dispatch, states
+from crmsms.sms.models import MessageEvent, SmsMessage
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
+
+
+def database_url() -> str:
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    return f"postgres://{s['USER'] or ''}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def start_worker(tmp_path, sim_url, name, **env):
+    environment = {
+        **os.environ, "DATABASE_URL": database_url(), "CRMSMS_SMS_URL": sim_url,
+        "CRMSMS_DATA_DIR": str(tmp_path / "data"), "CRMSMS_LOG_LEVEL": "WARNING", **env,
+    }
+    environment.pop("HUEY_URL", None)
+    log = open(tmp_path / f"{name}.log", "w")
+    return subprocess.Popen([sys.executable, "-m", "crmsms", "worker", "--interval", "0.2"],
+                            env=environment, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop(*workers):
+    for w in workers:
+        if w.poll() is None:
+            w.send_signal(signal.SIGTERM)
+    for w in workers:
+        try:
+            w.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            w.kill()
+
+
+def wait_for(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def make_contacts(n):
+    return Contact.objects.bulk_create(
+        Contact(first_name="P", last_name=f"{i}", phone_mobile=f"+336{10000000 + i}", sms_opt_in=True) for i in range(n)
+    )
+
+
+def test_two_workers_never_send_one_message_twice(tmp_path, sim):
+    sim.reconfigure({"latency_ms": 5})
+    now = timezone.now()
+    contacts = make_contacts(300)
+    SmsMessage.objects.bulk_create(
+        SmsMessage(contact=c, body=f"hi {c.last_name}", status=states.TO_SEND, send_at=now, due_at=now,
+                   to_number=c.phone_mobile) for c in contacts
+    )
+    workers = [start_worker(tmp_path, sim.url, f"w{i}", CRMSMS_BATCH_SIZE="10") for i in range(2)]
+    try:
+        wait_for(lambda: not SmsMessage.objects.exclude(status=states.SENT).exists(), 90, "every message sent")
+    finally:
+        stop(*workers)
+    references = [entry["reference"] for entry in sim.accepted()]
+    assert len(references) == 300 and len(set(references)) == 300
+    assert set(SmsMessage.objects.values_list("attempts", flat=True)) == {1}
+    # Both processes took part: the claims really competed.
+    claimers = {d.split(":")[-1] for d in MessageEvent.objects.filter(kind="claimed").values_list("detail", flat=True)}
+    assert len(claimers) == 2, claimers
+
+
+def test_message_due_now_reaches_the_provider_within_two_seconds(tmp_path, sim, contact):
+    worker = start_worker(tmp_path, sim.url, "w")
+    try:
+        wait_for(lambda: "crmsms worker" in (tmp_path / "w.log").read_text(), 20, "the worker to start")
+        time.sleep(0.5)
+        now = timezone.now()
+        message = SmsMessage.objects.create(contact=contact, body="now", status=states.TO_SEND, send_at=now, due_at=now)
+        start = time.monotonic()
+        wait_for(lambda: any(e["reference"] == f"crmsms-{message.pk}" for e in sim.accepted()), 2.0,
+                 "the simulator to receive the message")
+        elapsed = time.monotonic() - start
+        wait_for(lambda: SmsMessage.objects.get(pk=message.pk).status == states.SENT, 5, "status sent")
+    finally:
+        stop(worker)
+    assert elapsed < 2.0
+
+
+def test_worker_killed_during_the_call_leaves_unknown(tmp_path, sim, contact):
+    sim.reconfigure({"latency_ms": 10_000})  # the provider call is in flight for 10 s
+    now = timezone.now()
+    message = SmsMessage.objects.create(contact=contact, body="slow", status=states.TO_SEND, send_at=now, due_at=now)
+    worker = start_worker(tmp_path, sim.url, "w", CRMSMS_LEASE_SECONDS="2", CRMSMS_PROVIDER_TIMEOUT="30")
+    try:
+        wait_for(lambda: SmsMessage.objects.filter(pk=message.pk, calling_at__isnull=False).exists(), 20,
+                 "the provider call to start")
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        stop(worker)
+    message.refresh_from_db()
+    assert message.status == states.SENDING
+    time.sleep(2.1)  # the lease runs out
+    assert dispatch.expire_leases() == (0, 1)
+    message.refresh_from_db()
+    assert message.status == states.UNKNOWN and message.error_code == "worker_lost"
