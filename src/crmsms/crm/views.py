@@ -5,13 +5,15 @@ The two modules differ only in their model, form and columns, so each view takes
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib import messages
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from crmsms.sms import eligibility
+from crmsms.sms import eligibility, states
 
 from ..web.listing import Column, listing
 from .forms import AccountForm, ContactForm
@@ -69,6 +71,10 @@ def record_detail(request, module: str, pk: int):
         "module": mod, "record": record, "sms_messages": sms,
         "refusal": eligibility.check(record),
         "sms_total": record.sms_messages.count(),
+        # While a message is on its way, the sub-panel refreshes itself (see app.js).
+        "in_flight": record.sms_messages.filter(
+            status__in=[states.TO_SEND, states.SENDING], due_at__lte=timezone.now() + timedelta(minutes=1)
+        ).exists(),
     })
 
 

@@ -32,4 +32,24 @@
     field.addEventListener("input", update);
     update();
   });
+
+  // A panel marked data-live (messages on their way) refreshes itself every 2 s until
+  // nothing in it is in flight any more, so "To be sent" turns into "Sent" on its own.
+  document.querySelectorAll("[data-live][id]").forEach(function (panel) {
+    var id = panel.id, rounds = 0;
+    function refresh() {
+      if (++rounds > 60) return;
+      fetch(window.location.href, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (html) {
+          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(id);
+          var current = document.getElementById(id);
+          if (!fresh || !current) return;
+          current.replaceWith(fresh);
+          if (fresh.hasAttribute("data-live")) setTimeout(refresh, 2000);
+        })
+        .catch(function () { setTimeout(refresh, 5000); });
+    }
+    setTimeout(refresh, 2000);
+  });
 })();
