@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from crmsms.api.routes import api
+from crmsms.users import views as users
 from crmsms.web import views as web
 
 urlpatterns = [
@@ -10,6 +11,7 @@ urlpatterns = [
     path("health", web.health, name="health"),
     path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("preferences/", users.preferences, name="preferences"),
     path("templates/", web.coming, {"module": "SMS Templates"}, name="templates"),
     path("campaigns/", web.coming, {"module": "SMS Campaigns"}, name="campaigns"),
     path("api/v1/", api.urls),

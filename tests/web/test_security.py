@@ -66,3 +66,13 @@ def test_login_with_password_and_passwords_are_hashed(client, user):
     assert client.get("/contacts/").status_code == 200
     bad = client.post("/login/", {"username": "alice", "password": "nope"})
     assert "didn't match" in bad.content.decode()
+
+
+def test_preferences_set_the_time_zone_used_for_dates(web, user):
+    from crmsms.users.models import time_zone_of
+
+    assert web.post("/preferences/", {"time_zone": "America/New_York"}).status_code == 302
+    assert time_zone_of(user) == "America/New_York"
+    refused = web.post("/preferences/", {"time_zone": "Mars/Olympus"})
+    assert refused.status_code == 200 and "Select a valid choice" in refused.content.decode()
+    assert time_zone_of(user) == "America/New_York"
