@@ -35,7 +35,7 @@ test-sqlite: install
 	CRMSMS_DATA_DIR=$(CURDIR)/var/test-sqlite $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 test-postgres: install
-	CRMSMS_DATA_DIR=$(CURDIR)/var/test-postgres DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+	CRMSMS_DATA_DIR=$(CURDIR)/var/test-postgres CRMSMS_CONN_MAX_AGE=0 DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: install
 	@echo "no benchmarks yet"

@@ -27,14 +27,14 @@ def database_url() -> str:
     return f"postgres://{s['USER'] or ''}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-def start_worker(tmp_path, sim_url, name, **env):
+def start_worker(tmp_path, sim_url, name, interval="0.2", **env):
     environment = {
         **os.environ, "DATABASE_URL": database_url(), "CRMSMS_SMS_URL": sim_url,
         "CRMSMS_DATA_DIR": str(tmp_path / "data"), "CRMSMS_LOG_LEVEL": "WARNING", **env,
     }
     environment.pop("HUEY_URL", None)
     log = open(tmp_path / f"{name}.log", "w")
-    return subprocess.Popen([sys.executable, "-m", "crmsms", "worker", "--interval", "0.2"],
+    return subprocess.Popen([sys.executable, "-m", "crmsms", "worker", "--interval", interval],
                             env=environment, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -85,21 +85,33 @@ def test_two_workers_never_send_one_message_twice(tmp_path, sim):
     assert len(claimers) == 2, claimers
 
 
-def test_message_due_now_reaches_the_provider_within_two_seconds(tmp_path, sim, contact):
-    worker = start_worker(tmp_path, sim.url, "w")
+def test_message_due_now_reaches_the_provider_within_two_seconds(tmp_path, sim, contact, user, settings):
+    """The real path: saving wakes the worker through huey's queue (no immediate mode), with
+    the worker's default one-second dispatcher interval as the fallback."""
+    from huey.contrib.djhuey import HUEY
+
+    from crmsms.sms import compose
+
+    HUEY.immediate = False
+    worker = start_worker(tmp_path, sim.url, "w", CRMSMS_DATA_DIR=str(settings.DATA_DIR), interval="1.0")
     try:
         wait_for(lambda: "crmsms worker" in (tmp_path / "w.log").read_text(), 20, "the worker to start")
-        time.sleep(0.5)
-        now = timezone.now()
-        message = SmsMessage.objects.create(contact=contact, body="now", status=states.TO_SEND, send_at=now, due_at=now)
-        start = time.monotonic()
-        wait_for(lambda: any(e["reference"] == f"crmsms-{message.pk}" for e in sim.accepted()), 2.0,
-                 "the simulator to receive the message")
-        elapsed = time.monotonic() - start
-        wait_for(lambda: SmsMessage.objects.get(pk=message.pk).status == states.SENT, 5, "status sent")
+        time.sleep(1.0)  # let its queue polling back off to the idle rate
+        latencies = []
+        for i in range(3):
+            start = time.monotonic()
+            message = compose.create_message(contact, body=f"now {i}", send_at=timezone.now(),
+                                             status=states.TO_SEND, user=user)
+            wait_for(lambda: any(e["reference"] == f"crmsms-{message.pk}" for e in sim.accepted()), 2.0,
+                     "the simulator to receive the message")
+            latencies.append(time.monotonic() - start)
+            time.sleep(0.7)
+        wait_for(lambda: not SmsMessage.objects.exclude(status=states.SENT).exists(), 5, "status sent")
     finally:
         stop(worker)
-    assert elapsed < 2.0
+        HUEY.immediate = True
+    print(f"due-now latencies: {[round(x, 3) for x in latencies]}")
+    assert max(latencies) < 2.0
 
 
 def test_worker_killed_during_the_call_leaves_unknown(tmp_path, sim, contact):

@@ -174,14 +174,17 @@ def expire_leases() -> tuple[int, int]:
 def dispatch_once(max_batches: int = 4) -> int:
     """One pass of the dispatcher: expire leases, claim due messages, hand them to huey.
 
-    Claims at most `max_batches` batches per pass so that a large backlog is spread over
-    the workers instead of being claimed (and leased) by the first one to look.
+    Claims at most `max_batches` batches per pass, and none while huey already has that many
+    waiting: a large backlog is then spread over the workers instead of being claimed (and
+    leased) by the first one to look, and no lease runs out in a queue.
     """
+    from huey.contrib.djhuey import HUEY
+
     from .tasks import send_batch
 
     expire_leases()
     claimed = 0
-    for _ in range(max_batches):
+    for _ in range(max(0, max_batches - HUEY.pending_count())):
         token, ids = claim_due()
         if not ids:
             break
