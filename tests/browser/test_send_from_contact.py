@@ -9,7 +9,7 @@ import pytest
 from huey.contrib.djhuey import HUEY
 
 from crmsms.sms.models import SmsMessage
-from tests.sms.test_worker_processes import start_worker, stop, wait_for
+from tests.sms.test_worker_processes import start_worker, stop
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

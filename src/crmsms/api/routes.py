@@ -20,8 +20,19 @@ from crmsms.users.models import time_zone_of
 from . import errors
 from .auth import TokenAuth
 from .schemas import (
-    AccountIn, AccountOut, AccountPage, AccountPatch, ContactIn, ContactOut, ContactPage,
-    ContactPatch, ErrorOut, MessageIn, MessageOut, MessagePage, MessagePatch,
+    AccountIn,
+    AccountOut,
+    AccountPage,
+    AccountPatch,
+    ContactIn,
+    ContactOut,
+    ContactPage,
+    ContactPatch,
+    ErrorOut,
+    MessageIn,
+    MessageOut,
+    MessagePage,
+    MessagePatch,
 )
 
 

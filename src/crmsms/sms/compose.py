@@ -8,7 +8,7 @@ from django.utils import timezone
 from . import segments, states
 from .dispatch import wake
 from .models import SmsMessage
-from .transitions import move, move_one, note
+from .transitions import move_one, note
 
 
 class EditConflict(Exception):

@@ -24,7 +24,7 @@ from django.utils import timezone
 from . import eligibility, states
 from .models import SmsMessage
 from .providers import get_connector
-from .providers.base import ACCEPTED, AMBIGUOUS, FAILED, RETRY_LATER, OutgoingSms, Outcome
+from .providers.base import ACCEPTED, AMBIGUOUS, FAILED, RETRY_LATER, Outcome, OutgoingSms
 from .transitions import move
 
 log = logging.getLogger(__name__)

@@ -108,13 +108,14 @@ class SimulatorServer(ThreadingHTTPServer):
             "at": datetime.now(UTC).isoformat(),
         }
         with self.lock:
-            self.messages.append(record)
             if self.config.log_path is not None:
                 # Opened per message: cheap next to an HTTP round trip, and the file stays
-                # readable (and complete) while the simulator runs.
+                # readable (and complete) while the simulator runs. Written first, so a
+                # failed write leaves no message in memory that the log lacks.
                 with open(self.config.log_path, "a", encoding="utf-8") as log:
                     log.write(json.dumps(record, ensure_ascii=False) + "\n")
                     log.flush()
+            self.messages.append(record)
         return record
 
     def reconfigure(self, changes: dict[str, Any]) -> SimulatorConfig:

@@ -74,5 +74,5 @@ class Connector(ABC):
         """Send several messages. Providers with a bulk or pipelined API override this."""
         return [self.send(sms) for sms in batch]
 
-    def close(self) -> None:
-        """Release connections. Called when the worker stops."""
+    def close(self) -> None:  # noqa: B027  (optional hook, not abstract)
+        """Release connections. Called when the worker stops; nothing to do by default."""

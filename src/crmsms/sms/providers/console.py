@@ -3,7 +3,7 @@
 import sys
 import uuid
 
-from .base import Connector, OutgoingSms, Outcome
+from .base import Connector, Outcome, OutgoingSms
 
 
 class ConsoleConnector(Connector):

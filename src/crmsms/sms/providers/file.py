@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .base import Connector, OutgoingSms, Outcome
+from .base import Connector, Outcome, OutgoingSms
 
 
 class FileConnector(Connector):

@@ -4,7 +4,7 @@ the same process; `MemoryConnector.outbox` is what was sent."""
 import threading
 import uuid
 
-from .base import Connector, OutgoingSms, Outcome
+from .base import Connector, Outcome, OutgoingSms
 
 
 class MemoryConnector(Connector):

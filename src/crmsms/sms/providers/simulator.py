@@ -12,7 +12,7 @@ from urllib.parse import unquote
 import httpx
 from django.conf import settings
 
-from .base import Connector, OutgoingSms, Outcome
+from .base import Connector, Outcome, OutgoingSms
 
 DEFAULT_PORT = 9090  # the `crmsms simulator` default
 

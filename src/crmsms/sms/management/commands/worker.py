@@ -11,6 +11,7 @@ from django.db import close_old_connections
 from huey.contrib.djhuey import HUEY
 
 from crmsms.sms import dispatch
+from crmsms.sms.providers import get_connector
 
 log = logging.getLogger("crmsms.worker")
 
@@ -48,3 +49,4 @@ class Command(BaseCommand):
         finally:
             stop.set()
             loop.join(timeout=5)
+            get_connector().close()
