@@ -3,7 +3,8 @@ simulator``), so tests and benchmarks cross a real HTTP hop.
 
 Each answer is mapped to what it proves (DESIGN §4): only answers that prove the simulator
 did not take the message (connection refused, 429) are retry_later; anything that may have
-reached it without a clear answer (timeouts after sending, 5xx) is ambiguous.
+reached it without a clear answer (timeouts after sending, 5xx) is ambiguous. Details say
+what happened; the dispatcher adds what it means for the message (not resent).
 """
 
 from typing import Any
@@ -63,14 +64,12 @@ class SimulatorConnector(Connector):
         except (httpx.ReadTimeout, httpx.WriteTimeout):
             return Outcome.ambiguous(
                 "timeout",
-                f"No answer from {where} within {settings.CRMSMS_PROVIDER_TIMEOUT}s after "
-                "sending: it may have received the message, so it is not resent automatically.",
+                f"No answer from {where} within {settings.CRMSMS_PROVIDER_TIMEOUT}s after sending.",
             )
         except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
             return Outcome.ambiguous(
                 "connection_lost",
-                f"The connection to {where} broke after sending ({exc.__class__.__name__}: "
-                f"{exc}): it may have received the message, so it is not resent automatically.",
+                f"The connection to {where} broke after sending ({exc.__class__.__name__}: {exc}).",
             )
         return self._outcome(response, where)
 
@@ -84,25 +83,23 @@ class SimulatorConnector(Connector):
             # record it as unknown rather than claim a clean send.
             return Outcome.ambiguous(
                 "invalid_response",
-                f"{where} answered HTTP {status} without a message id: it probably took "
-                "the message; check its log before resending.",
+                f"HTTP {status} from {where} without a message id.",
             )
         if status == 429:
             return Outcome.retry_later(
                 "throttled",
-                f"{where} is throttling us (HTTP 429); the message will be retried later.",
+                f"Throttled by {where} (HTTP 429); the message will be retried later.",
                 retry_after=_retry_after(response),
             )
         if status >= 500:
             return Outcome.ambiguous(
                 f"provider_error_{status}",
-                f"{where} answered HTTP {status} after receiving the message: it may or may "
-                "not have taken it, so it is not resent automatically.",
+                f"HTTP {status} from {where} after it received the message.",
             )
         if status in (401, 403):
             return Outcome.failed(
                 "auth_failed",
-                f"{where} refused our credentials (HTTP {status}). Check the token in "
+                f"Our credentials were refused by {where} (HTTP {status}). Check the token in "
                 "CRMSMS_SMS_URL (simulator://TOKEN@host:port) matches the simulator's --token.",
             )
         if 400 <= status < 500:
@@ -110,13 +107,13 @@ class SimulatorConnector(Connector):
             error = error if isinstance(error, dict) else {}
             return Outcome.failed(
                 str(error.get("code") or f"http_{status}"),
-                str(error.get("message") or f"{where} refused the message (HTTP {status})."),
+                str(error.get("message") or f"Refused by {where} (HTTP {status})."),
             )
         # 1xx/3xx: not part of the simulator's protocol; we cannot tell what happened.
         return Outcome.ambiguous(
             f"unexpected_status_{status}",
-            f"{where} answered HTTP {status}, which it never should: check CRMSMS_SMS_URL "
-            "points at a crmsms simulator. The message is not resent automatically.",
+            f"Unexpected HTTP {status} from {where}: check that CRMSMS_SMS_URL "
+            "points at a crmsms simulator.",
         )
 
     def close(self) -> None:
