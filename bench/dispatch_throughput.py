@@ -1,0 +1,109 @@
+"""How fast the scheduled tasks send, next to the limit: the same provider called directly.
+
+    .venv/bin/python bench/dispatch_throughput.py [--messages 2000] [--database-url postgres://...]
+
+Both runs send the same N messages, one at a time, to the same `crmsms simulator` process
+over loopback HTTP. The raw run is a bare httpx loop (the physical limit of this provider
+from one thread); the crmsms run goes through the dispatcher: claim, lease, eligibility
+check, attempt committed before the call, outcome and history written after it. The ratio
+says what the bookkeeping that makes "nothing lost, nothing sent twice" costs.
+"""
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="crmsms-bench-"))
+    os.environ["CRMSMS_DATA_DIR"] = str(data_dir)
+    os.environ["CRMSMS_LOG_LEVEL"] = "WARNING"
+    if args.database_url:
+        os.environ["DATABASE_URL"] = args.database_url
+    port = free_port()
+    sim = subprocess.Popen([sys.executable, "-m", "crmsms", "simulator", "--port", str(port),
+                            "--log", str(data_dir / "sim.jsonl")], stdout=subprocess.DEVNULL)
+    os.environ["CRMSMS_SMS_URL"] = f"simulator://127.0.0.1:{port}"
+    try:
+        import django
+
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crmsms.settings")
+        django.setup()
+        import httpx
+        from django.core.management import call_command
+        from django.db import connection
+        from django.utils import timezone
+        from huey.contrib.djhuey import HUEY
+
+        from crmsms.crm.models import Contact
+        from crmsms.sms import dispatch, states
+        from crmsms.sms.models import SmsMessage
+
+        call_command("migrate", verbosity=0)
+        with connection.cursor() as cursor:  # a clean slate on a reused PostgreSQL database
+            cursor.execute("DELETE FROM sms_messageevent")
+            cursor.execute("DELETE FROM sms_smsmessage")
+            cursor.execute("DELETE FROM crm_contact")
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health")
+                break
+            except httpx.ConnectError:
+                time.sleep(0.05)
+
+        n = args.messages
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            start = time.perf_counter()
+            for i in range(n):
+                client.post("/v1/messages", json={"to": f"+336{10000000 + i}", "body": "Hello", "reference": f"raw-{i}"})
+            raw = n / (time.perf_counter() - start)
+
+        contacts = Contact.objects.bulk_create(
+            Contact(last_name=str(i), phone_mobile=f"+336{10000000 + i}", sms_opt_in=True) for i in range(n))
+        now = timezone.now()
+        SmsMessage.objects.bulk_create(
+            SmsMessage(contact=c, body="Hello", status=states.TO_SEND, send_at=now, due_at=now,
+                       to_number=c.phone_mobile) for c in contacts)
+        HUEY.immediate = True  # the send tasks run in this thread, as one worker thread would
+        start = time.perf_counter()
+        if os.environ.get("BENCH_PROFILE"):
+            import cProfile
+            import pstats
+
+            with cProfile.Profile() as profile:
+                while dispatch.dispatch_once():
+                    pass
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
+        else:
+            while dispatch.dispatch_once():
+                pass
+        ours = n / (time.perf_counter() - start)
+        sent = SmsMessage.objects.filter(status=states.SENT).count()
+        assert sent == n, f"only {sent} of {n} sent"
+        print(f"database: {connection.vendor}, messages: {n}, one sending thread")
+        print(f"raw httpx to the simulator: {raw:8.0f} messages/s")
+        print(f"crmsms dispatcher:          {ours:8.0f} messages/s")
+        print(f"ratio: {ours / raw:.2f}")
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
