@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "huey.contrib.djhuey",
+    "ninja",  # serves the API docs' JavaScript itself instead of from a CDN
     "crmsms.users",
     "crmsms.crm",
     "crmsms.sms",

@@ -108,6 +108,7 @@ def test_send_at_without_zone_is_read_in_the_users_zone(api, contact):
     ({"body": "x", "status": "sent"}, "status", "literal_error"),
     ({"body": "x", "send_at": "soon"}, "send_at", "datetime_from_date_parsing"),
     ({"body": "x", "send_at": "2099-01-01T00:00:00Z"}, "send_at", "too_far"),
+    ({"body": "x", "send_at": "9999-12-31T23:59:59"}, "send_at", "too_far"),
 ])
 def test_message_validation(api, contact, payload, field, rule):
     if "contact_id" not in payload and "account_id" not in payload and field != "contact_id":
@@ -138,6 +139,9 @@ def test_idempotency_key_makes_a_retry_safe(api, contact, django_capture_on_comm
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.json()["id"] == second.json()["id"]
     assert SmsMessage.objects.count() == 1 and len(MemoryConnector.outbox) == 1
+    reused = api.post("/api/v1/messages", {**payload, "body": "another text"}, headers={"Idempotency-Key": "order-42"})
+    assert reused.status_code == 409 and reused.json()["errors"][0]["rule"] == "reused"
+    assert SmsMessage.objects.count() == 1
 
 
 def test_update_while_draft_then_conflict_then_not_after_queueing(api, contact):
@@ -159,6 +163,23 @@ def test_cancel(api, contact):
     assert api.post(f"/api/v1/messages/{mid}/cancel").json()["status"] == "cancelled"
     again = api.post(f"/api/v1/messages/{mid}/cancel")
     assert again.status_code == 409 and again.json()["errors"][0]["rule"] == "not_cancellable"
+
+
+def test_search_contacts_by_number_however_typed(api, contact):
+    for q in ["06 12 34 56 78", "+33612345678", "camille bernard"]:
+        assert api.get("/api/v1/contacts", q=q).json()["count"] == 1, q
+
+
+def test_year_one_without_zone_is_not_a_server_error(api, contact):
+    response = api.post("/api/v1/messages", {"contact_id": contact.pk, "body": "x", "send_at": "0001-01-01T00:00:00"})
+    assert response.status_code in (201, 422)
+    assert response["Content-Type"].startswith("application/json")
+
+
+def test_api_docs_are_served_locally(web):
+    page = web.get("/api/v1/docs").content.decode()
+    assert "cdn." not in page and "/static/ninja/" in page
+    assert web.get("/static/ninja/swagger-ui-bundle.js").status_code == 200
 
 
 def test_openapi_document_needs_a_token(api, client):

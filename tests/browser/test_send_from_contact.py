@@ -57,8 +57,10 @@ def test_create_contact_send_sms_and_see_it_sent(browser, live_server, user, sim
         page.click("#sms-messages >> text=Create")
         page.fill("#id_body", "Bonjour Jeanne, votre commande est arrivée.")
         assert "GSM-7" in page.inner_text(".counter")
-        page.select_option("#id_status", "to_send")
-        page.click("button:has-text('Save')")
+        assert page.inner_text("form[data-sms-form] button[type=submit]") == "Save draft"
+        page.check("input[name=status][value=to_send]")
+        assert page.inner_text("form[data-sms-form] button[type=submit]") == "Save and send"
+        page.click("form[data-sms-form] button[type=submit]")
         page.wait_for_selector("h1:has-text('Jeanne Martin')")
         # The sub-panel refreshes itself until the worker has sent the message.
         page.wait_for_selector("#sms-messages .badge-sent", timeout=20_000)

@@ -56,6 +56,27 @@ def test_edit_account(web, account):
     assert not account.sms_opt_in  # an unticked checkbox is a "no"
 
 
+def test_pasted_number_with_trunk_prefix_is_read_whole(web):
+    response = web.post("/contacts/new/", {"last_name": "Petit", "phone_mobile": "+33 (0) 6 12 34 56 78"})
+    assert response.status_code == 302
+    assert Contact.objects.get().phone_mobile == "+33612345678"
+
+
+def test_search_by_full_name_and_by_number_however_typed(web):
+    Contact.objects.create(first_name="Lucas", last_name="Petit", phone_mobile="+33698765432")
+    Contact.objects.create(first_name="Lucas", last_name="Grand", phone_mobile="+33611111111")
+    for q in ["Lucas Petit", "petit", "0698765432", "06 98 76 54 32", "+33 6 98 76 54 32", "+33698765432", "98765432"]:
+        page = web.get("/contacts/", {"q": q}).content.decode()
+        assert "Petit" in page and "Grand" not in page, q
+
+
+def test_unticking_opt_in_warns_about_waiting_messages(web, contact):
+    SmsMessage.objects.create(contact=contact, body="later", status=states.TO_SEND)
+    response = web.post(f"/contacts/{contact.pk}/edit/", {"last_name": "Bernard", "phone_mobile": "+33612345678"},
+                        follow=True)
+    assert "1 SMS waiting to be sent will be skipped" in response.content.decode()
+
+
 def test_list_search_sort_and_pages(web):
     Contact.objects.bulk_create(Contact(first_name=f"P{i:02}", last_name=f"Name{i:02}") for i in range(30))
     Contact.objects.create(first_name="Zoé", last_name="Zidane", email="zoe@example.com")

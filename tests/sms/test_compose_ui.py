@@ -70,7 +70,7 @@ def test_send_sms_is_refused_with_the_reason(web, contact, change, code, words):
 
 
 @pytest.mark.parametrize("body, words", [
-    ("", "This field is required"),
+    ("", "Message: the text is empty."),
     ("   \n ", "Message: the text is empty."),
     ("x" * 2000, "Message: at most 1600 characters (2000 given)."),
 ])
@@ -99,12 +99,52 @@ def test_past_date_sends_now_and_years_ahead_is_refused(web, contact, django_cap
     past = timezone.now() - timedelta(days=30)
     with django_capture_on_commit_callbacks(execute=True):
         web.post(f"/contacts/{contact.pk}/sms/new/", {"body": "Hi", "status": "to_send", "send_at": local(past)})
-    assert SmsMessage.objects.get().status == states.SENT
+    message = SmsMessage.objects.get()
+    assert message.status == states.SENT
+    # Recorded as sent now, not as a month ago: lists sort it where it belongs.
+    assert timezone.now() - message.send_at < timedelta(minutes=1)
+
+
+@pytest.mark.parametrize("typed", ["0001-01-01T00:00", "9999-12-31T23:59"])
+def test_dates_at_the_ends_of_the_calendar_are_refused_not_a_crash(web, contact, typed):
+    response = web.post(f"/contacts/{contact.pk}/sms/new/", {"body": "Hi", "status": "draft", "send_at": typed})
+    assert response.status_code in (200, 302)
+    if response.status_code == 200:
+        assert "Sending date:" in response.content.decode()
+    else:  # year 1 is in the past: sent now
+        assert timezone.now() - SmsMessage.objects.get().send_at < timedelta(minutes=1)
+
+
+def test_line_breaks_count_as_one_character(web, contact):
+    body = "a" * 80 + "\r\n" + "b" * 79  # what a browser submits for 80 chars, Enter, 79 chars
+    web.post(f"/contacts/{contact.pk}/sms/new/", {"body": body, "status": "draft"})
+    message = SmsMessage.objects.get()
+    assert message.body == "a" * 80 + "\n" + "b" * 79
+    assert (len(message.body), message.segments) == (160, 1)
+
+
+def test_send_now_on_a_draft(web, contact, django_capture_on_commit_callbacks):
+    web.post(f"/contacts/{contact.pk}/sms/new/", {"body": "Draft first", "status": "draft"})
+    message = SmsMessage.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        web.post(f"/sms/{message.pk}/send/")
+    message.refresh_from_db()
+    assert message.status == states.SENT and MemoryConnector.outbox[0].body == "Draft first"
+
+
+def test_send_now_is_refused_for_a_record_without_opt_in(web, contact):
+    web.post(f"/contacts/{contact.pk}/sms/new/", {"body": "Draft first", "status": "draft"})
+    type(contact).objects.filter(pk=contact.pk).update(sms_opt_in=False)
+    message = SmsMessage.objects.get()
+    page = web.post(f"/sms/{message.pk}/send/", follow=True).content.decode()
+    assert "has not opted in" in page
+    message.refresh_from_db()
+    assert message.status == states.DRAFT
 
 
 def test_garbage_date_names_the_field(web, contact):
     response = web.post(f"/contacts/{contact.pk}/sms/new/", {"body": "Hi", "status": "draft", "send_at": "next tuesday"})
-    assert response.status_code == 200 and "Enter a valid date/time" in response.content.decode()
+    assert response.status_code == 200 and "Sending date: enter a date and a time." in response.content.decode()
 
 
 def test_two_tabs_saving_the_same_draft(web, contact):

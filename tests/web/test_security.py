@@ -76,3 +76,10 @@ def test_preferences_set_the_time_zone_used_for_dates(web, user):
     refused = web.post("/preferences/", {"time_zone": "Mars/Olympus"})
     assert refused.status_code == 200 and "Select a valid choice" in refused.content.decode()
     assert time_zone_of(user) == "America/New_York"
+
+
+def test_not_found_page_keeps_the_layout(web):
+    response = web.get("/contacts/999999/")
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert "Not found" in page and "SMS Messages" in page  # the module bar is there

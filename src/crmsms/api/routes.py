@@ -12,10 +12,12 @@ from ninja import NinjaAPI, Query, Schema, Status
 
 from crmsms.crm.forms import AccountForm, ContactForm
 from crmsms.crm.models import Account, Contact
-from crmsms.sms import compose, states
+from crmsms.crm.views import ACCOUNTS, CONTACTS
+from crmsms.sms import compose, segments, states
 from crmsms.sms.forms import MessageForm
 from crmsms.sms.models import SmsMessage
 from crmsms.users.models import time_zone_of
+from crmsms.web.listing import search_filter
 
 from . import errors
 from .auth import TokenAuth
@@ -91,7 +93,7 @@ def _save(form_class, data: dict, instance=None, rename=None):
 def list_accounts(request, paging: Query[Paging]):
     qs = Account.objects.all()
     if paging.q:
-        qs = qs.filter(name__icontains=paging.q) | qs.filter(phone_office__contains=paging.q)
+        qs = qs.filter(search_filter(paging.q, ACCOUNTS.search, ACCOUNTS.phone_fields))
     return _page(qs.order_by("name", "id"), paging)
 
 
@@ -134,8 +136,7 @@ def _contact_data(values: dict) -> dict:
 def list_contacts(request, paging: Query[Paging]):
     qs = Contact.objects.all()
     if paging.q:
-        qs = (qs.filter(last_name__icontains=paging.q) | qs.filter(first_name__icontains=paging.q)
-              | qs.filter(email__icontains=paging.q) | qs.filter(phone_mobile__contains=paging.q))
+        qs = qs.filter(search_filter(paging.q, CONTACTS.search, CONTACTS.phone_fields))
     return _page(qs.order_by("last_name", "first_name", "id"), paging)
 
 
@@ -217,7 +218,7 @@ def create_message(request: HttpRequest, payload: MessageIn):
     if key:
         existing = SmsMessage.objects.filter(created_by=request.user, idempotency_key=key).first()
         if existing:
-            return Status(200, existing)
+            return Status(200, _same_request(existing, payload))
     record = _recipient(payload.contact_id, payload.account_id)
     data = _message_form(record, payload.body, payload.send_at, payload.status)
     try:
@@ -226,8 +227,20 @@ def create_message(request: HttpRequest, payload: MessageIn):
                                              status=data["status"], user=request.user, idempotency_key=key)
     except IntegrityError:
         # The same key raced in from a concurrent retry: answer with the winner.
-        return Status(200, SmsMessage.objects.get(created_by=request.user, idempotency_key=key))
+        winner = SmsMessage.objects.get(created_by=request.user, idempotency_key=key)
+        return Status(200, _same_request(winner, payload))
     return Status(201, message)
+
+
+def _same_request(existing: SmsMessage, payload: MessageIn) -> SmsMessage:
+    """A key names one request: reusing it for another message is a client bug, refused."""
+    if (existing.contact_id, existing.account_id) != (payload.contact_id, payload.account_id) \
+            or existing.body != segments.normalise(payload.body):
+        raise errors.ApiError(409, [{"field": "Idempotency-Key", "rule": "reused",
+                                     "message": f"Idempotency-Key: already used for message {existing.pk}, "
+                                                "with another recipient or text. Use a new key for a new message."}],
+                              detail="Conflict.")
+    return existing
 
 
 @api.get("/messages/{message_id}", response={200: MessageOut, **ERR}, tags=["messages"])

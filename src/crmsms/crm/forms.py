@@ -6,8 +6,13 @@ from . import phones
 from .models import Account, Contact
 
 
+# Room for what people paste ("+33 (0) 6 12 34 56 78"); what is stored is E.164.
+PHONE_INPUT_LENGTH = 40
+
+
 class AccountForm(forms.ModelForm):
     website = forms.URLField(required=False, assume_scheme="https")
+    phone_office = forms.CharField(label="Phone", required=False, max_length=PHONE_INPUT_LENGTH)
 
     class Meta:
         model = Account
@@ -29,6 +34,8 @@ class AccountForm(forms.ModelForm):
 
 
 class ContactForm(forms.ModelForm):
+    phone_mobile = forms.CharField(label="Mobile", required=False, max_length=PHONE_INPUT_LENGTH)
+
     class Meta:
         model = Contact
         fields = ["first_name", "last_name", "title", "email", "phone_mobile", "sms_opt_in", "account"]

@@ -49,7 +49,7 @@ def normalise(raw: str, *, field_label: str, region: str | None = None) -> str:
     except NumberParseException:
         raise ValidationError(
             f"{field_label}: “{value}” is not a phone number. Type it as +33612345678, "
-            f"or in the national format of {region}.",
+            f"or in the national format of {region} (+{phonenumbers.country_code_for_region(region)}).",
             code="invalid_phone",
         ) from None
     if not phonenumbers.is_valid_number(number):

@@ -27,6 +27,7 @@ class Module:
     model: type
     form: type
     search: list[str]
+    phone_fields: list[str]
     columns: list[Column]
     default_sort: str
 
@@ -37,7 +38,8 @@ class Module:
 
 CONTACTS = Module(
     "contacts", "contact", Contact, ContactForm,
-    search=["first_name", "last_name", "email", "phone_mobile", "account__name"],
+    search=["first_name", "last_name", "email", "title", "account__name"],
+    phone_fields=["phone_mobile"],
     columns=[
         Column("name", "Name", "last_name"), Column("title", "Title", "title"),
         Column("account", "Account", "account__name"), Column("mobile", "Mobile", "phone_mobile"),
@@ -47,7 +49,8 @@ CONTACTS = Module(
 )
 ACCOUNTS = Module(
     "accounts", "account", Account, AccountForm,
-    search=["name", "phone_office", "billing_city", "website"],
+    search=["name", "billing_city", "website"],
+    phone_fields=["phone_office"],
     columns=[
         Column("name", "Name", "name"), Column("city", "City", "billing_city"),
         Column("phone", "Phone", "phone_office"), Column("opt_in", "SMS opt in", "sms_opt_in"),
@@ -59,7 +62,8 @@ MODULES = {m.key: m for m in (CONTACTS, ACCOUNTS)}
 
 def record_list(request, module: str):
     mod = MODULES[module]
-    context = listing(request, mod.queryset(), search=mod.search, columns=mod.columns, default_sort=mod.default_sort)
+    context = listing(request, mod.queryset(), search=mod.search, phone_fields=mod.phone_fields,
+                      columns=mod.columns, default_sort=mod.default_sort)
     return render(request, "crm/record_list.html", {"module": mod, **context})
 
 
@@ -86,6 +90,10 @@ def record_edit(request, module: str, pk: int | None = None):
     if request.method == "POST" and form.is_valid():
         record = form.save()
         messages.success(request, f"Saved {mod.singular} {record}.")
+        waiting = record.sms_messages.filter(status=states.TO_SEND).count()
+        if waiting and not record.sms_opt_in:
+            messages.warning(request, f"{record} does not opt in to SMS: {waiting} SMS waiting to be sent "
+                                      "will be skipped, not sent, unless « SMS opt in » is ticked again before then.")
         return redirect(record)
     return render(request, "crm/record_form.html", {"module": mod, "form": form, "record": record})
 

@@ -1,6 +1,8 @@
 """Creating, editing and cancelling messages: what the UI and the API both call once their
 form is valid (see forms.MessageForm)."""
 
+from datetime import UTC
+
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -17,7 +19,7 @@ class EditConflict(Exception):
 
 def _queue(message: SmsMessage, actor: str) -> None:
     move_one(message, states.TO_SEND, kind="queued", actor=actor,
-             detail=f"to be sent at {message.send_at:%Y-%m-%d %H:%M} UTC",
+             detail=f"to be sent at {message.send_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
              to_number=message.record.sms_number, due_at=message.send_at)
     if message.send_at <= timezone.now():
         wake()

@@ -13,19 +13,35 @@ MAX_DAYS_AHEAD = 366
 STATUS_CHOICES = [(states.DRAFT, "Draft"), (states.TO_SEND, "Send SMS")]
 
 
+class SendAtField(forms.DateTimeField):
+    """A date typed without a zone is read in the user's zone (the active one)."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except (OverflowError, ValueError):
+            # Year 1 in Paris is before year 1 in UTC: Python cannot represent it.
+            raise forms.ValidationError("Sending date: enter a real date, such as today.", code="invalid") from None
+
+
 class MessageForm(forms.Form):
-    body = forms.CharField(label="Message", widget=forms.Textarea(attrs={"rows": 5}), strip=False)
-    send_at = forms.DateTimeField(
+    body = forms.CharField(
+        label="Message", widget=forms.Textarea(attrs={"rows": 5}), strip=False,
+        error_messages={"required": "Message: the text is empty."},
+    )
+    send_at = SendAtField(
         label="Sending date", required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text="In your time zone. Empty or in the past: sent at once.",
+        error_messages={"invalid": "Sending date: enter a date and a time."},
     )
-    status = forms.ChoiceField(choices=STATUS_CHOICES, initial=states.DRAFT)
+    status = forms.ChoiceField(choices=STATUS_CHOICES, initial=states.DRAFT, widget=forms.RadioSelect)
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, record=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.record = record
+        zone = timezone.get_current_timezone_name()
+        self.fields["send_at"].help_text = f"In your time zone ({zone}). Empty or in the past: sent at once."
 
     def clean_body(self):
         body = segments.normalise(self.cleaned_data["body"])
@@ -38,11 +54,12 @@ class MessageForm(forms.Form):
         return body
 
     def clean_send_at(self):
-        send_at = self.cleaned_data.get("send_at") or timezone.now()
-        if send_at > timezone.now() + timedelta(days=MAX_DAYS_AHEAD):
-            raise forms.ValidationError(
-                f"Sending date: at most {MAX_DAYS_AHEAD} days ahead.", code="too_far"
-            )
+        now = timezone.now()
+        send_at = self.cleaned_data.get("send_at")
+        if send_at is None or send_at < now:
+            return now  # "in the past: send now", and listed as sent now, not years ago
+        if send_at > now + timedelta(days=MAX_DAYS_AHEAD):
+            raise forms.ValidationError(f"Sending date: at most {MAX_DAYS_AHEAD} days ahead.", code="too_far")
         return send_at
 
     def clean(self):

@@ -21,6 +21,9 @@ class Measure:
 
 
 def normalise(text: str) -> str:
+    # Browsers submit line breaks as CRLF; an SMS line break is one LF (one character,
+    # not two: a CR would cost a septet and could tip the text into another part).
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     for bad, good in INVISIBLE_REPLACEMENTS.items():
         text = text.replace(bad, good)
     return text

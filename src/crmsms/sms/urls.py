@@ -9,6 +9,7 @@ urlpatterns = [
     path("sms/<int:pk>/", views.message_detail, name="message_detail"),
     path("sms/<int:pk>/edit/", views.message_edit, name="message_edit"),
     path("sms/<int:pk>/cancel/", views.message_cancel, name="message_cancel"),
+    path("sms/<int:pk>/send/", views.message_send, name="message_send"),
     path("contacts/<int:pk>/sms/new/", views.message_create, {"module": "contacts"}, name="contact_message_create"),
     path("accounts/<int:pk>/sms/new/", views.message_create, {"module": "accounts"}, name="account_message_create"),
 ]

@@ -25,7 +25,7 @@ def message_list(request):
     status = request.GET.get("status", "")
     if status in states.LABELS:
         qs = qs.filter(status=status)
-    context = listing(request, qs, search=["body", "recipient_name", "to_number"],
+    context = listing(request, qs, search=["body", "recipient_name"], phone_fields=["to_number"],
                       columns=COLUMNS, default_sort="-send_at")
     return render(request, "sms/message_list.html", {
         **context, "status": status, "statuses": states.CHOICES,
@@ -83,6 +83,27 @@ def message_edit(request, pk: int):
             messages.success(request, "SMS saved.")
             return redirect(message)
     return _render_form(request, form, record, message)
+
+
+@require_POST
+def message_send(request, pk: int):
+    """"Send now" on a draft: the same checks as saving it with « Send SMS »."""
+    message = get_object_or_404(SmsMessage.objects.select_related("contact", "account"), pk=pk)
+    form = MessageForm({"body": message.body, "status": states.TO_SEND, "version": message.version},
+                       record=message.record)
+    if not message.is_editable:
+        messages.error(request, f"This SMS is {message.status_label}: only drafts can be sent from here.")
+    elif not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+    else:
+        try:
+            compose.update_draft(message, version=message.version, body=form.cleaned_data["body"],
+                                 send_at=form.cleaned_data["send_at"], status=states.TO_SEND, user=request.user)
+        except compose.EditConflict as conflict:
+            messages.error(request, str(conflict))
+        else:
+            messages.success(request, "SMS queued: it leaves now.")
+    return redirect(message)
 
 
 @require_POST

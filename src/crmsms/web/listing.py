@@ -1,13 +1,18 @@
 """Search, sort and pagination for list pages: one helper for every module's list."""
 
+import re
 from dataclasses import dataclass
 from functools import reduce
-from operator import or_
+from operator import and_, or_
 
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 
+from crmsms.crm import phones
+
 PER_PAGE = 25
+LOOKS_LIKE_PHONE = re.compile(r"^\+?[\d\s().-]{6,}$")
 
 
 @dataclass
@@ -17,10 +22,28 @@ class Column:
     field: str = ""  # ORM field to order by; "" = not sortable
 
 
-def listing(request, queryset: QuerySet, *, search: list[str], columns: list[Column], default_sort: str) -> dict:
+def search_filter(q: str, fields: list[str], phone_fields: list[str] = ()) -> Q:
+    """Every word must match one of `fields` ("lucas petit" finds Lucas Petit). A query
+    that looks like a phone number is also read as one, however it is typed, and matched
+    against the E.164 numbers in `phone_fields`."""
+    if phone_fields and LOOKS_LIKE_PHONE.match(q):
+        digits = re.sub(r"\D", "", q)
+        try:
+            e164 = phones.normalise(q, field_label="Search")
+        except ValidationError:
+            e164 = ""
+        wanted = [e164] if e164 else []
+        wanted.append(digits.lstrip("0") or digits)  # a partial number: its last digits
+        return reduce(or_, (Q(**{f"{f}__contains": w}) for f in phone_fields for w in wanted))
+    words = q.split()
+    return reduce(and_, (reduce(or_, (Q(**{f"{f}__icontains": w}) for f in fields)) for w in words))
+
+
+def listing(request, queryset: QuerySet, *, search: list[str], columns: list[Column], default_sort: str,
+            phone_fields: list[str] = ()) -> dict:
     q = request.GET.get("q", "").strip()
     if q:
-        queryset = queryset.filter(reduce(or_, (Q(**{f"{f}__icontains": q}) for f in search)))
+        queryset = queryset.filter(search_filter(q, search, phone_fields))
     sortable = {c.key: c.field for c in columns if c.field}
     sort = request.GET.get("sort", default_sort)
     key = sort.removeprefix("-")

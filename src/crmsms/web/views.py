@@ -26,7 +26,7 @@ def home(request):
         "contacts": Contact.objects.count(),
         "accounts": Account.objects.count(),
         "status_counts": [(s, label, counts.get(s, 0)) for s, label in states.CHOICES],
-        "recent": SmsMessage.objects.select_related("contact", "account")[:10],
+        "recent": SmsMessage.objects.select_related("contact", "account").order_by("-updated_at", "-id")[:10],
     })
 
 

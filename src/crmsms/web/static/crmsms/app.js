@@ -7,6 +7,7 @@
   var EXTENDED = "^{}\\[~]|€\f";
 
   function measure(text) {
+    text = text.replace(/\r\n?/g, "\n"); // as the server stores it: one LF per line break
     var septets = 0, gsm = true, chars = Array.from(text);
     for (var i = 0; i < chars.length; i++) {
       var c = chars[i];
@@ -26,11 +27,29 @@
     if (!field) return;
     function update() {
       var m = measure(field.value);
-      counter.textContent = m.chars + " characters · " + m.encoding + " · " + m.parts + " part" + (m.parts === 1 ? "" : "s");
+      counter.textContent = m.chars + " / " + max + " characters · " + m.encoding + " · " + m.parts + " part" + (m.parts === 1 ? "" : "s");
       counter.classList.toggle("over", m.chars > max);
     }
     field.addEventListener("input", update);
     update();
+  });
+
+  // The submit button says what it will do: "Save draft" or "Save and send".
+  document.querySelectorAll("[data-sms-form]").forEach(function (form) {
+    var button = form.querySelector("button[type=submit][data-label-draft]");
+    function update() {
+      var checked = form.querySelector("input[name=status]:checked");
+      if (button && checked) button.textContent = button.getAttribute("data-label-" + checked.value) || "Save";
+    }
+    form.addEventListener("change", update);
+    update();
+  });
+
+  // Buttons that cannot be undone ask first.
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+    });
   });
 
   // A panel marked data-live (messages on their way) refreshes itself every 2 s until
