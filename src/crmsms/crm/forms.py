@@ -5,7 +5,6 @@ from django import forms
 from . import phones
 from .models import Account, Contact
 
-
 # Room for what people paste ("+33 (0) 6 12 34 56 78"); what is stored is E.164.
 PHONE_INPUT_LENGTH = 40
 
