@@ -25,7 +25,7 @@ from . import eligibility, states
 from .models import SmsMessage
 from .providers import get_connector
 from .providers.base import ACCEPTED, AMBIGUOUS, FAILED, RETRY_LATER, Outcome, OutgoingSms
-from .transitions import move
+from .transitions import Each, move, move_each
 
 log = logging.getLogger(__name__)
 WORKER = "worker"
@@ -79,7 +79,6 @@ def send_claimed(token: str, ids: list[int]) -> None:
             move([message.pk], states.SKIPPED, kind="skipped", actor=WORKER, detail=refusal.message,
                  where=held, error_code=refusal.code, error_message=refusal.message, lease_until=None)
         else:
-            message.to_number = message.record.sms_number
             ready.append(message)
     if not ready:
         return
@@ -97,11 +96,14 @@ def send_claimed(token: str, ids: list[int]) -> None:
             .values_list("id", flat=True)
         )
         ready = [m for m in ready if m.pk in still_held]
+        SmsMessage.objects.filter(pk__in=still_held).update(
+            calling_at=now, lease_until=now + timedelta(seconds=settings.CRMSMS_LEASE_SECONDS),
+            provider=connector.name,
+        )
         for message in ready:
-            message.calling_at = now
-            message.lease_until = now + timedelta(seconds=settings.CRMSMS_LEASE_SECONDS)
-            message.provider = connector.name
-        SmsMessage.objects.bulk_update(ready, ["to_number", "calling_at", "lease_until", "provider"])
+            if message.to_number != message.record.sms_number:  # the number changed since queued
+                message.to_number = message.record.sms_number
+                SmsMessage.objects.filter(pk=message.pk).update(to_number=message.to_number)
     if not ready:
         return
     outcomes = connector.send_batch([
@@ -110,31 +112,42 @@ def send_claimed(token: str, ids: list[int]) -> None:
     ])
     if len(outcomes) != len(ready):
         raise RuntimeError(f"{connector.name} returned {len(outcomes)} outcomes for {len(ready)} messages")
-    # One commit for the batch's outcomes instead of one per message: a commit is the
-    # costly part on PostgreSQL. A crash in these milliseconds leaves the batch "sending"
-    # with the call recorded, so its lease turns it "unknown": never resent.
-    with transaction.atomic():
-        for message, outcome in zip(ready, outcomes, strict=True):
-            record_outcome(message, token, outcome)
+    record_outcomes(token, list(zip(ready, outcomes, strict=True)), provider=connector.name)
 
 
 def retry_delay(attempt: int) -> float:
-    """Exponential backoff with full jitter: about base, 2*base, 4*base... seconds."""
+    """Exponential backoff with jitter: between half and all of base, 2*base, 4*base... seconds."""
     ceiling = settings.CRMSMS_RETRY_BASE_SECONDS * 2 ** max(attempt - 1, 0)
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-def record_outcome(message: SmsMessage, token: str, outcome: Outcome) -> None:
+def record_outcomes(token: str, results: list[tuple[SmsMessage, Outcome]], provider: str) -> None:
+    """Write what the provider answered, in one transaction (a commit is the costly part on
+    PostgreSQL). A crash in these milliseconds leaves the batch "sending" with the call
+    recorded, so its lease turns it "unknown": never resent."""
     held = Q(claim_token=token)
-    data = {"attempt": message.attempts, "code": outcome.code} if outcome.code else {"attempt": message.attempts}
-    if outcome.kind == ACCEPTED:
+    now = timezone.now()
+    accepted = {
+        message.pk: Each(
+            fields={"provider_message_id": outcome.provider_message_id},
+            detail=f"accepted by {provider} as {outcome.provider_message_id}",
+            data={"attempt": message.attempts},
+        )
+        for message, outcome in results if outcome.kind == ACCEPTED
+    }
+    with transaction.atomic():
         # From "sending", or from "unknown" if our lease ran out while the call was slow:
         # the provider's acceptance settles it either way.
-        move([message.pk], states.SENT, kind="sent", actor=WORKER,
-             detail=f"accepted by {message.provider} as {outcome.provider_message_id}",
-             data=data, provider_message_id=outcome.provider_message_id, sent_at=timezone.now(),
-             lease_until=None, error_code="", error_message="")
-    elif outcome.kind == RETRY_LATER and message.attempts < settings.CRMSMS_MAX_ATTEMPTS:
+        move_each(accepted, states.SENT, kind="sent", actor=WORKER, sent_at=now, lease_until=None,
+                  error_code="", error_message="")
+        for message, outcome in results:
+            if outcome.kind != ACCEPTED:
+                _record_refusal(message, held, outcome)
+
+
+def _record_refusal(message: SmsMessage, held: Q, outcome: Outcome) -> None:
+    data = {"attempt": message.attempts, "code": outcome.code}
+    if outcome.kind == RETRY_LATER and message.attempts < settings.CRMSMS_MAX_ATTEMPTS:
         delay = max(retry_delay(message.attempts), outcome.retry_after or 0)
         due = timezone.now() + timedelta(seconds=delay)
         move([message.pk], states.TO_SEND, kind="retry", actor=WORKER, where=held,

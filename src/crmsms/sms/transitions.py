@@ -6,6 +6,7 @@ writes one history event per moved message, all in one transaction.
 """
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import Q
@@ -13,6 +14,15 @@ from django.utils import timezone
 
 from . import states
 from .models import MessageEvent, SmsMessage
+
+
+@dataclass
+class Each:
+    """What differs from one message to the next in a `move_each`."""
+
+    fields: dict = field(default_factory=dict)
+    detail: str = ""
+    data: dict = field(default_factory=dict)
 
 
 def move(
@@ -32,15 +42,30 @@ def move(
     `only_from` narrows the allowed source statuses, `where` adds a condition (such as
     the claim token of the worker that holds them), `fields` are written with the status.
     """
+    return move_each({pk: Each(detail=detail, data=data or {}) for pk in ids}, target, kind=kind, actor=actor,
+                     only_from=only_from, where=where, **fields)
+
+
+def move_each(
+    changes: dict[int, Each],
+    target: str,
+    *,
+    kind: str,
+    actor: str = "",
+    only_from: Iterable[str] | None = None,
+    where: Q | None = None,
+    **fields,
+) -> list[int]:
+    """`move`, with some fields and the history detail differing per message (a provider
+    id, say): the common fields are written in one UPDATE, the rest one row at a time."""
     sources = states.sources_of(target)
     if only_from is not None:
         sources &= frozenset(only_from)
-    ids = list(ids)
-    if not ids or not sources:
+    if not changes or not sources:
         return []
     now = timezone.now()
     with transaction.atomic():
-        query = SmsMessage.objects.select_for_update().filter(pk__in=ids, status__in=sources)
+        query = SmsMessage.objects.select_for_update().filter(pk__in=list(changes), status__in=sources)
         if where is not None:
             query = query.filter(where)
         rows = list(query.values_list("id", "status"))
@@ -48,10 +73,13 @@ def move(
             return []
         moved = [pk for pk, _ in rows]
         SmsMessage.objects.filter(pk__in=moved).update(status=target, updated_at=now, **fields)
+        for pk in moved:
+            if changes[pk].fields:
+                SmsMessage.objects.filter(pk=pk).update(**changes[pk].fields)
         MessageEvent.objects.bulk_create(
             MessageEvent(
                 message_id=pk, at=now, kind=kind, from_status=source, to_status=target,
-                detail=detail, data=data or {}, actor=actor,
+                detail=changes[pk].detail, data=changes[pk].data, actor=actor,
             )
             for pk, source in rows
         )
