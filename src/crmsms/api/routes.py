@@ -4,6 +4,7 @@ same forms as the web UI, so both refuse the same input with the same words."""
 import zoneinfo
 
 from django.db import IntegrityError, transaction
+from django.contrib.auth.views import redirect_to_login
 from django.forms.models import model_to_dict
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -54,6 +55,8 @@ def docs_login_required(view):
         if not request.user.is_authenticated:
             token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
             if not token or Auth().authenticate(request, token) is None:
+                if request.path.endswith("/docs"):  # a person in a browser: the login page
+                    return redirect_to_login(request.get_full_path())
                 return JsonResponse({"detail": "Unauthorized"}, status=401)
         return view(request, *args, **kwargs)
 
