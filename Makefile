@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export CRMSMS_DATA_DIR ?= $(CURDIR)/var
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+BENCH_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 
 .PHONY: run install test test-sqlite test-postgres services browser-deps bench clean
 
@@ -37,8 +38,9 @@ test-sqlite: install
 test-postgres: install
 	CRMSMS_DATA_DIR=$(CURDIR)/var/test-postgres CRMSMS_CONN_MAX_AGE=0 DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-bench: install
-	@echo "no benchmarks yet"
+bench: install services
+	$(BIN)/python bench/dispatch_throughput.py --messages 2000
+	$(BIN)/python bench/dispatch_throughput.py --messages 2000 --database-url $(BENCH_POSTGRES_URL)
 
 clean:
 	rm -rf $(VENV) var build src/*.egg-info

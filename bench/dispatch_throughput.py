@@ -25,17 +25,37 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def create_scratch_database(server_url: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+
+
+def drop_scratch_database(server_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=2000)
-    parser.add_argument("--database-url", default="")
+    parser.add_argument("--database-url", default="",
+                        help="a PostgreSQL server to use; the benchmark creates and drops its own database there")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="crmsms-bench-"))
     os.environ["CRMSMS_DATA_DIR"] = str(data_dir)
     os.environ["CRMSMS_LOG_LEVEL"] = "WARNING"
+    scratch = ""
     if args.database_url:
-        os.environ["DATABASE_URL"] = args.database_url
+        scratch = f"crmsms_bench_{os.getpid()}"
+        os.environ["DATABASE_URL"] = create_scratch_database(args.database_url, scratch)
     port = free_port()
     sim = subprocess.Popen([sys.executable, "-m", "crmsms", "simulator", "--port", str(port),
                             "--log", str(data_dir / "sim.jsonl")], stdout=subprocess.DEVNULL)
@@ -56,10 +76,6 @@ def main() -> None:
         from crmsms.sms.models import SmsMessage
 
         call_command("migrate", verbosity=0)
-        with connection.cursor() as cursor:  # a clean slate on a reused PostgreSQL database
-            cursor.execute("DELETE FROM sms_messageevent")
-            cursor.execute("DELETE FROM sms_smsmessage")
-            cursor.execute("DELETE FROM crm_contact")
         for _ in range(100):
             try:
                 httpx.get(f"http://127.0.0.1:{port}/health")
@@ -103,6 +119,11 @@ def main() -> None:
     finally:
         sim.terminate()
         sim.wait(timeout=10)
+        if scratch:
+            from django.db import connections
+
+            connections.close_all()
+            drop_scratch_database(args.database_url, scratch)
 
 
 if __name__ == "__main__":
