@@ -30,7 +30,7 @@ def test_send_sms_from_a_contact_goes_out_and_shows_its_history(web, contact, dj
     panel = web.get(f"/contacts/{contact.pk}/").content.decode()
     assert "Your order is ready" in panel and "badge-sent" in panel
     history = web.get(f"/sms/{message.pk}/").content.decode()
-    for kind in ("Created", "Queued", "Claimed", "Sent"):
+    for kind in ("Created", "Queued", "Attempt", "Sent"):
         assert kind in history
     assert message.provider_message_id in history
 

@@ -115,7 +115,7 @@ def test_429_is_retried_later_then_sent(sim, contact, settings):
     message.refresh_from_db()
     assert message.status == states.SENT and message.attempts == 2 and message.error_code == ""
     assert len(sim.accepted()) == 1
-    assert list(message.events.values_list("kind", flat=True)) == ["claimed", "retry", "claimed", "sent"]
+    assert list(message.events.values_list("kind", flat=True)) == ["attempt", "retry", "attempt", "sent"]
 
 
 def test_retries_stop_after_the_limit(sim, contact, settings):

@@ -80,7 +80,7 @@ def test_two_workers_never_send_one_message_twice(tmp_path, sim):
     assert len(references) == 300 and len(set(references)) == 300
     assert set(SmsMessage.objects.values_list("attempts", flat=True)) == {1}
     # Both processes took part: the claims really competed.
-    claimers = {d.split(":")[-1] for d in MessageEvent.objects.filter(kind="claimed").values_list("detail", flat=True)}
+    claimers = {d.split(":")[-1] for d in MessageEvent.objects.filter(kind="attempt").values_list("detail", flat=True)}
     assert len(claimers) == 2, claimers
 
 

@@ -55,7 +55,7 @@ def claim_due(limit: int | None = None) -> tuple[str, list[int]]:
             .values_list("id", flat=True)[:limit]
         )
         moved = move(
-            ids, states.SENDING, kind="claimed", actor=WORKER, detail=f"claimed by {worker_name()}",
+            ids, states.SENDING, kind="attempt", actor=WORKER, detail=f"picked up by worker {worker_name()}",
             only_from={states.TO_SEND},
             claim_token=token, lease_until=now + timedelta(seconds=settings.CRMSMS_LEASE_SECONDS),
             calling_at=None, attempts=F("attempts") + 1,
