@@ -92,3 +92,19 @@ def sim(tmp_path, settings):
     yield server
     server.stop()
     thread.join(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_task_errors():
+    """huey logs and swallows an exception raised by a task; a test must not pass over one."""
+    from huey.signals import SIGNAL_ERROR
+
+    errors = []
+
+    @HUEY.signal(SIGNAL_ERROR)
+    def _record(signal, task, exc=None):
+        errors.append(f"{task}: {exc!r}")
+
+    yield
+    HUEY.disconnect_signal(_record, SIGNAL_ERROR)
+    assert not errors, f"huey task errors: {errors}"

@@ -170,6 +170,9 @@ CRMSMS_PUBLIC_URL = env("CRMSMS_PUBLIC_URL", "http://127.0.0.1:8000")
 # How long a worker may hold claimed messages before they are treated as abandoned.
 CRMSMS_LEASE_SECONDS = envint("CRMSMS_LEASE_SECONDS", 120)
 CRMSMS_BATCH_SIZE = envint("CRMSMS_BATCH_SIZE", 50)
+# Messages whose attempt is committed together before calling the provider: a worker that
+# dies mid-call leaves at most this many "unknown"; larger chunks commit less often.
+CRMSMS_CALL_CHUNK = envint("CRMSMS_CALL_CHUNK", 10)
 CRMSMS_MAX_ATTEMPTS = envint("CRMSMS_MAX_ATTEMPTS", 6)
 CRMSMS_RETRY_BASE_SECONDS = envint("CRMSMS_RETRY_BASE_SECONDS", 30)
 CRMSMS_PROVIDER_TIMEOUT = float(env("CRMSMS_PROVIDER_TIMEOUT", "10"))

@@ -131,3 +131,41 @@ def test_worker_killed_during_the_call_leaves_unknown(tmp_path, sim, contact):
     assert dispatch.expire_leases() == (0, 1)
     message.refresh_from_db()
     assert message.status == states.UNKNOWN and message.error_code == "worker_lost"
+
+
+def queue_for(contacts, body="hi"):
+    now = timezone.now()
+    return SmsMessage.objects.bulk_create(
+        SmsMessage(contact=c, body=body, status=states.TO_SEND, send_at=now, due_at=now, to_number=c.phone_mobile)
+        for c in contacts
+    )
+
+
+def test_sigterm_lets_the_sends_in_progress_finish(tmp_path, sim):
+    sim.reconfigure({"latency_ms": 600})
+    queue_for(make_contacts(5))
+    worker = start_worker(tmp_path, sim.url, "w", CRMSMS_PROVIDER_TIMEOUT="30")
+    wait_for(lambda: len(sim.accepted()) >= 1, 20, "the first send")
+    worker.send_signal(signal.SIGTERM)  # what systemd, Docker and `crmsms run` send
+    assert worker.wait(timeout=30) == 0
+    assert set(SmsMessage.objects.values_list("status", flat=True)) == {states.SENT}
+    assert len(sim.accepted()) == 5
+
+
+def test_a_long_batch_keeps_its_lease(tmp_path, sim):
+    """A batch that takes longer than the lease is not taken for dead while it is alive:
+    each chunk renews the lease of the claim."""
+    sim.reconfigure({"latency_ms": 400})
+    queue_for(make_contacts(8))
+    worker = start_worker(tmp_path, sim.url, "w", CRMSMS_LEASE_SECONDS="1", CRMSMS_CALL_CHUNK="2",
+                          CRMSMS_PROVIDER_TIMEOUT="30")
+    try:
+        def all_final():
+            dispatch.expire_leases()  # what every other worker does each second
+            return not SmsMessage.objects.filter(status__in=[states.TO_SEND, states.SENDING]).exists()
+        wait_for(all_final, 60, "every message to end")
+    finally:
+        stop(worker)
+    assert set(SmsMessage.objects.values_list("status", flat=True)) == {states.SENT}  # none "unknown"
+    references = [e["reference"] for e in sim.accepted()]
+    assert len(references) == len(set(references)) == 8

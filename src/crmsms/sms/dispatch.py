@@ -13,11 +13,13 @@ import logging
 import os
 import random
 import socket
+import time
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -64,11 +66,11 @@ def claim_due(limit: int | None = None) -> tuple[str, list[int]]:
 
 
 def send_claimed(token: str, ids: list[int]) -> None:
-    """Send the messages this claim holds, then record one outcome per message."""
+    """Send the messages this claim holds, a few at a time, recording each outcome."""
     held = Q(claim_token=token)
     messages = list(
         SmsMessage.objects.select_related("contact", "account")
-        .filter(held, pk__in=ids, status=states.SENDING)
+        .filter(held, pk__in=ids, status=states.SENDING, calling_at__isnull=True)
         .order_by("id")
     )
     ready: list[SmsMessage] = []
@@ -80,39 +82,47 @@ def send_claimed(token: str, ids: list[int]) -> None:
                  where=held, error_code=refusal.code, error_message=refusal.message, lease_until=None)
         else:
             ready.append(message)
-    if not ready:
-        return
-
     connector = get_connector()
+    size = settings.CRMSMS_CALL_CHUNK
+    for start in range(0, len(ready), size):
+        chunk = _begin_calling(token, ready[start:start + size], connector.name)
+        if not chunk:
+            continue
+        outcomes = connector.send_batch([
+            OutgoingSms(message_id=m.pk, to=m.to_number, body=m.body, reference=f"crmsms-{m.pk}")
+            for m in chunk
+        ])
+        if len(outcomes) != len(chunk):
+            raise RuntimeError(f"{connector.name} returned {len(outcomes)} outcomes for {len(chunk)} messages")
+        record_outcomes(token, list(zip(chunk, outcomes, strict=True)), provider=connector.name)
+
+
+def _begin_calling(token: str, chunk: list[SmsMessage], provider: str) -> list[SmsMessage]:
+    """Record the attempt of `chunk` and renew the claim's lease, in one commit, before the
+    provider is called (DESIGN §4). Returns the messages that may be sent.
+
+    A worker that dies after this commit leaves these messages "unknown"; the rest of its
+    claim has no `calling_at` yet and is safely queued again when the lease ends. Only
+    messages still held by this claim and never called are taken: if the lease ran out and
+    the message was queued again, another worker owns it and we must not call."""
+    held = Q(claim_token=token)
     now = timezone.now()
-    # The attempt is committed before the provider is called (DESIGN §4): from here on,
-    # a worker that dies leaves these messages "unknown", never silently queued again.
-    # The update is conditional on still holding the claim: if our lease ran out meanwhile
-    # and the message was queued again, another worker owns it now and we must not call.
+    lease = now + timedelta(seconds=settings.CRMSMS_LEASE_SECONDS)
     with transaction.atomic():
-        still_held = set(
+        mine = set(
             SmsMessage.objects.select_for_update()
-            .filter(held, pk__in=[m.pk for m in ready], status=states.SENDING)
+            .filter(held, pk__in=[m.pk for m in chunk], status=states.SENDING, calling_at__isnull=True)
             .values_list("id", flat=True)
         )
-        ready = [m for m in ready if m.pk in still_held]
-        SmsMessage.objects.filter(pk__in=still_held).update(
-            calling_at=now, lease_until=now + timedelta(seconds=settings.CRMSMS_LEASE_SECONDS),
-            provider=connector.name,
-        )
-        for message in ready:
+        SmsMessage.objects.filter(pk__in=mine).update(calling_at=now, lease_until=lease, provider=provider)
+        # The messages of this claim still waiting for their turn keep their lease too.
+        SmsMessage.objects.filter(held, status=states.SENDING, calling_at__isnull=True).update(lease_until=lease)
+        chunk = [m for m in chunk if m.pk in mine]
+        for message in chunk:
             if message.to_number != message.record.sms_number:  # the number changed since queued
                 message.to_number = message.record.sms_number
                 SmsMessage.objects.filter(pk=message.pk).update(to_number=message.to_number)
-    if not ready:
-        return
-    outcomes = connector.send_batch([
-        OutgoingSms(message_id=m.pk, to=m.to_number, body=m.body, reference=f"crmsms-{m.pk}")
-        for m in ready
-    ])
-    if len(outcomes) != len(ready):
-        raise RuntimeError(f"{connector.name} returned {len(outcomes)} outcomes for {len(ready)} messages")
-    record_outcomes(token, list(zip(ready, outcomes, strict=True)), provider=connector.name)
+    return chunk
 
 
 def retry_delay(attempt: int) -> float:
@@ -121,10 +131,50 @@ def retry_delay(attempt: int) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
+MAX_RETRY_AFTER = 24 * 3600.0
+
+
+def _field_limit(name: str) -> int:
+    return SmsMessage._meta.get_field(name).max_length
+
+
+def clean_outcome(outcome: Outcome) -> Outcome:
+    """What a provider says is not trusted to fit our columns: an absurd Retry-After is
+    capped, an over-long code is cut. An over-long provider id cannot be cut (a delivery
+    report would not find it), so the message is recorded as unknown, with the reason."""
+    code = outcome.code[:_field_limit("error_code")]
+    retry_after = outcome.retry_after
+    if retry_after is not None and not 0 <= retry_after <= MAX_RETRY_AFTER:
+        retry_after = MAX_RETRY_AFTER if retry_after > 0 else None
+    if outcome.kind == ACCEPTED and len(outcome.provider_message_id) > _field_limit("provider_message_id"):
+        return Outcome.ambiguous("provider_id_too_long", f"The provider accepted it with an id of "
+                                 f"{len(outcome.provider_message_id)} characters, too long to store: "
+                                 f"{outcome.provider_message_id[:60]}...")
+    return replace(outcome, code=code, retry_after=retry_after)
+
+
 def record_outcomes(token: str, results: list[tuple[SmsMessage, Outcome]], provider: str) -> None:
     """Write what the provider answered, in one transaction (a commit is the costly part on
-    PostgreSQL). A crash in these milliseconds leaves the batch "sending" with the call
-    recorded, so its lease turns it "unknown": never resent."""
+    PostgreSQL). The provider has spoken: losing its answer to a database restart would turn
+    sent messages into "unknown", so the write is retried, on a new connection, for as long
+    as the lease lasts. Every move is conditional, so a repeated write changes nothing."""
+    results = [(message, clean_outcome(outcome)) for message, outcome in results]
+    deadline = time.monotonic() + settings.CRMSMS_LEASE_SECONDS
+    delay = 0.5
+    while True:
+        try:
+            _write_outcomes(token, results, provider)
+            return
+        except (OperationalError, InterfaceError) as error:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("could not record %d outcomes (%s); retrying in %.1fs", len(results), error, delay)
+            connection.close()
+            time.sleep(delay)
+            delay = min(delay * 2, 10)
+
+
+def _write_outcomes(token: str, results: list[tuple[SmsMessage, Outcome]], provider: str) -> None:
     held = Q(claim_token=token)
     now = timezone.now()
     accepted = {
@@ -175,11 +225,11 @@ def expire_leases() -> tuple[int, int]:
     expired = SmsMessage.objects.filter(status=states.SENDING, lease_until__lt=now)
     never_called = list(expired.filter(calling_at__isnull=True).values_list("id", flat=True))
     maybe_called = list(expired.filter(calling_at__isnull=False).values_list("id", flat=True))
-    requeued = move(never_called, states.TO_SEND, kind="requeued", actor=WORKER,
+    requeued = move(never_called, states.TO_SEND, kind="requeued", actor=WORKER, only_from={states.SENDING},
                     where=Q(lease_until__lt=now, calling_at__isnull=True),
                     detail="The worker stopped before calling the provider; queued again.",
                     lease_until=None, due_at=now)
-    lost = move(maybe_called, states.UNKNOWN, kind="unknown", actor=WORKER,
+    lost = move(maybe_called, states.UNKNOWN, kind="unknown", actor=WORKER, only_from={states.SENDING},
                 where=Q(lease_until__lt=now, calling_at__isnull=False),
                 detail="The worker stopped while calling the provider: the message may or may not "
                        "have been sent, so it is not resent automatically.",

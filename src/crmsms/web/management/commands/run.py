@@ -1,5 +1,6 @@
 """`crmsms run`: the whole product in one terminal: the web UI and the worker, as two
-processes. Ctrl-C stops both."""
+processes. Ctrl-C stops both: the worker finishes the sends in progress first; a second
+Ctrl-C stops at once."""
 
 import os
 import signal
@@ -20,9 +21,11 @@ class Command(BaseCommand):
 
     def handle(self, host, port, **options):
         cli = [sys.executable, "-m", "crmsms"]
+        # Their own sessions: a Ctrl-C in the terminal reaches only this process, which then
+        # stops the children in order (the worker gracefully) instead of all at once.
         children = [
-            subprocess.Popen([*cli, "serve", "--host", host, "--port", str(port)]),
-            subprocess.Popen([*cli, "worker"]),
+            subprocess.Popen([*cli, "serve", "--host", host, "--port", str(port)], start_new_session=True),
+            subprocess.Popen([*cli, "worker"], start_new_session=True),
         ]
         self.stdout.write(
             f"\n  crmsms is running: http://{host}:{port}/\n"
@@ -31,25 +34,31 @@ class Command(BaseCommand):
             f"  Ctrl-C stops the web UI and the worker.\n"
         )
         self.stdout.flush()
-        stopping = False
+        signals = []
 
-        def stop(signum, frame):
-            nonlocal stopping
-            stopping = True
+        def on_signal(signum, frame):
+            signals.append(signum)
+            if len(signals) > 1:  # asked twice: stop now
+                for child in children:
+                    if child.poll() is None:
+                        child.kill()
 
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-        while not stopping and all(child.poll() is None for child in children):
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        while not signals and all(child.poll() is None for child in children):
             time.sleep(0.2)
+        if signals:
+            self.stdout.write("Stopping: the worker finishes the SMS in progress (Ctrl-C again to stop now)...")
+            self.stdout.flush()
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + settings.CRMSMS_LEASE_SECONDS + 10
         for child in children:
             try:
-                child.wait(timeout=15)
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
-        code = max((child.returncode or 0) for child in children)
         self.stdout.write("crmsms stopped.")
-        if code and not stopping:
-            sys.exit(code)
+        if not signals:  # a child died on its own: say so through the exit code
+            sys.exit(max((child.returncode or 0) for child in children) or 1)

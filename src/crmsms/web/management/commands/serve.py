@@ -1,6 +1,7 @@
 """`crmsms serve`: the web UI with a production WSGI server (waitress), not runserver."""
 
 import os
+import signal
 
 from django.core.management.base import BaseCommand
 from waitress import serve
@@ -19,4 +20,12 @@ class Command(BaseCommand):
     def handle(self, host, port, threads, **options):
         self.stdout.write(f"Web UI on http://{host}:{port}/")
         self.stdout.flush()
-        serve(application, host=host, port=port, threads=threads, ident="crmsms")
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            serve(application, host=host, port=port, threads=threads, ident="crmsms")
+        except KeyboardInterrupt:
+            self.stdout.write("Web UI stopped.")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM ends the server the way Ctrl-C does
