@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -167,5 +168,46 @@ def test_a_long_batch_keeps_its_lease(tmp_path, sim):
     finally:
         stop(worker)
     assert set(SmsMessage.objects.values_list("status", flat=True)) == {states.SENT}  # none "unknown"
+    assert not MessageEvent.objects.filter(kind__in=["requeued", "unknown"]).exists()  # never taken for dead
     references = [e["reference"] for e in sim.accepted()]
     assert len(references) == len(set(references)) == 8
+
+
+def test_outcome_survives_a_database_connection_lost_during_the_call(sim, contact):
+    """PostgreSQL restarting while the provider is being called: the worker's connection is
+    gone when the answer arrives. The answer is written on a new connection, not lost."""
+    import threading
+
+    if connection.vendor != "postgresql":
+        pytest.skip("kills a PostgreSQL backend")
+    sim.reconfigure({"latency_ms": 1500})
+    [message] = queue_for([contact])
+    token, ids = dispatch.claim_due()
+    def send():  # as a huey task does: its own connection, closed at the end
+        try:
+            dispatch.send_claimed(token, ids)
+        finally:
+            connection.close()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    wait_for(lambda: SmsMessage.objects.filter(pk=message.pk, calling_at__isnull=False).exists(), 10, "the call")
+    with connection.cursor() as cursor:  # what a PostgreSQL restart does to the sender's session
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    sender.join(timeout=30)
+    message.refresh_from_db()
+    assert message.status == states.SENT and message.provider_message_id == sim.accepted()[0]["id"]
+
+
+def test_absurd_provider_answers_do_not_break_the_batch(contact):
+    from crmsms.sms.providers.base import Outcome
+
+    [message] = queue_for([contact])
+    token, _ = dispatch.claim_due()
+    message.refresh_from_db()
+    dispatch.record_outcomes(token, [(message, Outcome.retry_later("x" * 500, "slow down", retry_after=float("inf")))],
+                             provider="test")
+    message.refresh_from_db()
+    assert message.status == states.TO_SEND and len(message.error_code) <= 40
+    assert message.due_at < timezone.now() + timedelta(days=2)
