@@ -188,3 +188,35 @@ def test_openapi_document_needs_a_token(api, client):
     spec = api.get("/api/v1/openapi.json").json()
     assert "/api/v1/messages" in spec["paths"] and "/api/v1/messages/{message_id}/cancel" in spec["paths"]
     assert spec["components"]["securitySchemes"]
+
+
+@pytest.mark.parametrize("path, params, field", [
+    ("/api/v1/contacts", {"offset": 10**19}, "offset"),
+    ("/api/v1/accounts", {"limit": 0}, "limit"),
+    ("/api/v1/messages", {"contact_id": 2**63}, "contact_id"),
+    ("/api/v1/messages", {"offset": -1}, "offset"),
+])
+def test_out_of_range_query_parameters(api, path, params, field):
+    response = api.get(path, **params)
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == field
+
+
+def test_nul_in_search(api, contact):
+    assert api.get("/api/v1/contacts", q="Ber\x00nard").status_code == 200
+
+
+def test_patch_refuses_null_where_it_means_nothing(api, contact):
+    response = api.patch(f"/api/v1/contacts/{contact.pk}", {"sms_opt_in": None})
+    assert response.status_code == 422 and response.json()["errors"][0] == {
+        "field": "sms_opt_in", "rule": "null",
+        "message": "sms_opt_in: null is not a value here; leave the field out to keep it."}
+    contact.refresh_from_db()
+    assert contact.sms_opt_in
+    assert api.patch(f"/api/v1/contacts/{contact.pk}", {"account_id": None}).json()["account_id"] is None
+
+
+def test_token_use_is_noted(api, user):
+    from crmsms.users.models import ApiToken
+
+    api.get("/api/v1/contacts")
+    assert ApiToken.objects.get(user=user).last_used_at is not None

@@ -102,3 +102,15 @@ def test_delete_contact_keeps_its_messages_and_skips_unsent_ones(web, contact):
     assert sent.status == states.SENT and sent.recipient_name == "Camille Bernard"
     assert waiting.status == states.SKIPPED and waiting.error_code == "record_deleted"
     assert waiting.events.filter(kind="skipped").exists()
+
+
+def test_deleting_a_record_leaves_a_message_being_sent_to_the_worker(web, contact):
+    sending = SmsMessage.objects.create(contact=contact, body="in flight", status=states.SENDING)
+    web.post(f"/contacts/{contact.pk}/delete/")
+    sending.refresh_from_db()
+    assert sending.status == states.SENDING  # the worker records what the provider answered
+
+
+def test_search_with_a_nul_character_is_not_an_error(web, contact):
+    for path in ("/contacts/", "/accounts/", "/sms/"):
+        assert web.get(path, {"q": "Ber\x00nard"}).status_code == 200

@@ -174,3 +174,33 @@ def test_message_list_filters_by_status(web, contact):
     SmsMessage.objects.create(contact=contact, body="draft one", status=states.DRAFT, recipient_name="Camille")
     page = web.get("/sms/", {"status": "draft"}).content.decode()
     assert "draft one" in page and "sent one" not in page
+
+
+def test_the_same_form_submitted_twice_creates_one_message(web, contact, django_capture_on_commit_callbacks):
+    form = web.get(f"/contacts/{contact.pk}/sms/new/").content.decode()
+    key = form.split('name="submission" value="')[1].split('"')[0]
+    data = {"body": "Only once", "status": "to_send", "submission": key}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert web.post(f"/contacts/{contact.pk}/sms/new/", data).status_code == 302
+        assert web.post(f"/contacts/{contact.pk}/sms/new/", data).status_code == 302  # a double click
+    assert SmsMessage.objects.count() == 1 and len(MemoryConnector.outbox) == 1
+
+
+def test_unknown_can_be_resolved_by_a_person(web, contact):
+    message = SmsMessage.objects.create(contact=contact, body="hm", status=states.UNKNOWN)
+    page = web.get(f"/sms/{message.pk}/").content.decode()
+    assert "Mark as sent" in page and "never resent automatically" in page
+    web.post(f"/sms/{message.pk}/resolve/", {"outcome": "failed"})
+    message.refresh_from_db()
+    assert message.status == states.FAILED and message.error_code == "marked_not_sent"
+    assert message.events.get(kind="resolved").actor == "alice"
+    refused = web.post(f"/sms/{message.pk}/resolve/", {"outcome": "sent"}, follow=True).content.decode()
+    assert "is Failed; it cannot become Sent" in refused
+
+
+def test_copy_to_new_draft(web, contact):
+    failed = SmsMessage.objects.create(contact=contact, body="Try me again", status=states.FAILED)
+    response = web.post(f"/sms/{failed.pk}/copy/")
+    copy = SmsMessage.objects.exclude(pk=failed.pk).get()
+    assert response["Location"] == f"/sms/{copy.pk}/edit/"
+    assert (copy.status, copy.body, copy.contact) == (states.DRAFT, "Try me again", contact)

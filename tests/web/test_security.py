@@ -83,3 +83,16 @@ def test_not_found_page_keeps_the_layout(web):
     assert response.status_code == 404
     page = response.content.decode()
     assert "Not found" in page and "SMS Messages" in page  # the module bar is there
+
+
+def test_health_does_not_leak_database_errors(client, monkeypatch):
+    from django.db import OperationalError
+    from django.db.backends.utils import CursorWrapper
+
+    def broken(self, sql, params=None):
+        raise OperationalError("password authentication failed for user secret_admin")
+
+    monkeypatch.setattr(CursorWrapper, "execute", broken)
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json() == {"status": "error", "database": "unavailable"}

@@ -1,7 +1,9 @@
+import zoneinfo
+
 from django.utils import timezone
 from ninja.security import HttpBearer
 
-from crmsms.users.models import ApiToken
+from crmsms.users.models import ApiToken, time_zone_of
 
 
 class TokenAuth(HttpBearer):
@@ -10,6 +12,7 @@ class TokenAuth(HttpBearer):
     def authenticate(self, request, token: str):
         user = ApiToken.user_for(token)
         if user is not None:
-            ApiToken.objects.filter(user=user, last_used_at__isnull=True).update(last_used_at=timezone.now())
             request.user = user
+            # A send_at without a zone is read in the user's own zone, as in the UI.
+            timezone.activate(zoneinfo.ZoneInfo(time_zone_of(user)))
         return user

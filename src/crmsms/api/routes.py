@@ -1,15 +1,12 @@
 """The REST API, /api/v1/. Every operation needs a bearer token; validation goes through the
 same forms as the web UI, so both refuse the same input with the same words."""
 
-import zoneinfo
-
-from django.db import IntegrityError, transaction
 from django.contrib.auth.views import redirect_to_login
+from django.db import IntegrityError, transaction
 from django.forms.models import model_to_dict
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
-from ninja import NinjaAPI, Query, Schema, Status
+from ninja import Field, NinjaAPI, Query, Schema, Status
 
 from crmsms.crm.forms import AccountForm, ContactForm
 from crmsms.crm.models import Account, Contact
@@ -17,7 +14,6 @@ from crmsms.crm.views import ACCOUNTS, CONTACTS
 from crmsms.sms import compose, segments, states
 from crmsms.sms.forms import MessageForm
 from crmsms.sms.models import SmsMessage
-from crmsms.users.models import time_zone_of
 from crmsms.web.listing import search_filter
 
 from . import errors
@@ -39,22 +35,13 @@ from .schemas import (
 )
 
 
-class Auth(TokenAuth):
-    def authenticate(self, request, token):
-        user = super().authenticate(request, token)
-        if user is not None:
-            # A send_at without a zone is read in the user's own zone, as in the UI.
-            timezone.activate(zoneinfo.ZoneInfo(time_zone_of(user)))
-        return user
-
-
 def docs_login_required(view):
     """The OpenAPI document and its page need a session login or a token too."""
 
     def wrapped(request, *args, **kwargs):
         if not request.user.is_authenticated:
             token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-            if not token or Auth().authenticate(request, token) is None:
+            if not token or TokenAuth().authenticate(request, token) is None:
                 if request.path.endswith("/docs"):  # a person in a browser: the login page
                     return redirect_to_login(request.get_full_path())
                 return JsonResponse({"detail": "Unauthorized"}, status=401)
@@ -63,24 +50,33 @@ def docs_login_required(view):
     return wrapped
 
 
-api = NinjaAPI(title="crmsms", version="1", auth=Auth(), urls_namespace="api", docs_decorator=docs_login_required)
+api = NinjaAPI(title="crmsms", version="1", auth=TokenAuth(), urls_namespace="api", docs_decorator=docs_login_required)
 errors.install(api)
 ERR = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
+MAX_ID = 2**62  # larger ids cannot exist; refusing them keeps them out of the database driver
+
+
 class Paging(Schema):
     q: str = ""
-    limit: int = 50
-    offset: int = 0
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0, le=10**9)
 
 
 def _page(qs, paging: Paging) -> dict:
-    if not 1 <= paging.limit <= 500:
-        raise errors.field_error("limit", "range", "limit: between 1 and 500.")
-    if paging.offset < 0:
-        raise errors.field_error("offset", "range", "offset: 0 or more.")
     return {"count": qs.count(), "limit": paging.limit, "offset": paging.offset,
             "items": list(qs[paging.offset:paging.offset + paging.limit])}
+
+
+def _changes(payload: Schema, nullable: tuple[str, ...] = ()) -> dict:
+    """The fields a PATCH sets. `null` is refused where it has no meaning: it would
+    otherwise clear an opt-in or a name without anyone asking for it."""
+    changes = payload.dict(exclude_unset=True)
+    for name, value in changes.items():
+        if value is None and name not in nullable:
+            raise errors.field_error(name, "null", f"{name}: null is not a value here; leave the field out to keep it.")
+    return changes
 
 
 def _save(form_class, data: dict, instance=None, rename=None):
@@ -113,7 +109,7 @@ def get_account(request, account_id: int):
 @api.patch("/accounts/{account_id}", response={200: AccountOut, **ERR}, tags=["accounts"])
 def update_account(request, account_id: int, payload: AccountPatch):
     account = get_object_or_404(Account, pk=account_id)
-    data = {**model_to_dict(account), **payload.dict(exclude_unset=True)}
+    data = {**model_to_dict(account), **_changes(payload)}
     return _save(AccountForm, data, instance=account)
 
 
@@ -156,7 +152,7 @@ def get_contact(request, contact_id: int):
 @api.patch("/contacts/{contact_id}", response={200: ContactOut, **ERR}, tags=["contacts"])
 def update_contact(request, contact_id: int, payload: ContactPatch):
     contact = get_object_or_404(Contact, pk=contact_id)
-    data = {**model_to_dict(contact), **_contact_data(payload.dict(exclude_unset=True))}
+    data = {**model_to_dict(contact), **_contact_data(_changes(payload, nullable=("account_id",)))}
     return _save(ContactForm, data, instance=contact, rename=CONTACT_FIELDS)
 
 
@@ -170,10 +166,10 @@ def delete_contact(request, contact_id: int):
 
 class MessageFilter(Schema):
     status: str = ""
-    contact_id: int | None = None
-    account_id: int | None = None
-    limit: int = 50
-    offset: int = 0
+    contact_id: int | None = Field(None, ge=1, le=MAX_ID)
+    account_id: int | None = Field(None, ge=1, le=MAX_ID)
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0, le=10**9)
 
 
 def _recipient(contact_id: int | None, account_id: int | None):
@@ -229,16 +225,21 @@ def create_message(request: HttpRequest, payload: MessageIn):
             message = compose.create_message(record, body=data["body"], send_at=data["send_at"],
                                              status=data["status"], user=request.user, idempotency_key=key)
     except IntegrityError:
+        winner = SmsMessage.objects.filter(created_by=request.user, idempotency_key=key).first() if key else None
+        if winner is None:  # the contact or account was deleted while we wrote
+            field = "contact_id" if payload.contact_id is not None else "account_id"
+            raise errors.field_error(field, "not_found", f"{field}: the record was deleted meanwhile.") from None
         # The same key raced in from a concurrent retry: answer with the winner.
-        winner = SmsMessage.objects.get(created_by=request.user, idempotency_key=key)
         return Status(200, _same_request(winner, payload))
     return Status(201, message)
 
 
 def _same_request(existing: SmsMessage, payload: MessageIn) -> SmsMessage:
     """A key names one request: reusing it for another message is a client bug, refused."""
+    same_status = existing.status == payload.status or (payload.status == states.TO_SEND and existing.status
+                                                         not in (states.DRAFT, states.CANCELLED))
     if (existing.contact_id, existing.account_id) != (payload.contact_id, payload.account_id) \
-            or existing.body != segments.normalise(payload.body):
+            or existing.body != segments.normalise(payload.body) or not same_status:
         raise errors.ApiError(409, [{"field": "Idempotency-Key", "rule": "reused",
                                      "message": f"Idempotency-Key: already used for message {existing.pk}, "
                                                 "with another recipient or text. Use a new key for a new message."}],

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Literal
 
-from ninja import Schema
+from ninja import Field, Schema
 
 
 class AccountIn(Schema):
@@ -39,7 +39,7 @@ class ContactIn(Schema):
     email: str = ""
     phone_mobile: str = ""
     sms_opt_in: bool = False
-    account_id: int | None = None
+    account_id: int | None = Field(None, ge=1, le=2**62)
 
 
 class ContactPatch(Schema):
@@ -62,8 +62,8 @@ Status = Literal["draft", "to_send"]
 
 
 class MessageIn(Schema):
-    contact_id: int | None = None
-    account_id: int | None = None
+    contact_id: int | None = Field(None, ge=1, le=2**62)
+    account_id: int | None = Field(None, ge=1, le=2**62)
     body: str
     send_at: datetime | None = None
     status: Status = "draft"

@@ -102,7 +102,7 @@ def record_edit(request, module: str, pk: int | None = None):
 def record_delete(request, module: str, pk: int):
     mod = MODULES[module]
     record = get_object_or_404(mod.model, pk=pk)
-    waiting = record.sms_messages.filter(status__in=["draft", "to_send"]).count()
+    waiting = record.sms_messages.filter(status__in=states.WAITING).count()
     if request.method == "POST":
         name = str(record)
         record.delete()

@@ -64,6 +64,29 @@ def update_draft(message: SmsMessage, *, version: int | None, body: str, send_at
     return message
 
 
+def resolve_unknown(message: SmsMessage, outcome: str, user) -> None:
+    """A person checked with the provider what became of an "unknown" message."""
+    who = user.get_username()
+    if outcome == states.SENT:
+        move_one(message, states.SENT, kind="resolved", actor=who, only_from={states.UNKNOWN},
+                 detail=f"marked as sent by {who} after checking with the provider")
+    else:
+        reason = f"Marked as not sent by {who} after checking with the provider."
+        move_one(message, states.FAILED, kind="resolved", actor=who, only_from={states.UNKNOWN},
+                 detail=reason, error_code="marked_not_sent", error_message=reason)
+
+
+@transaction.atomic
+def copy_to_draft(message: SmsMessage, user) -> SmsMessage:
+    """A new draft with the same recipient and text, e.g. to send again what failed."""
+    record = message.record
+    if record is None:
+        raise ValueError("The contact or account of this SMS was deleted: there is no one to send a copy to.")
+    copy = create_message(record, body=message.body, send_at=timezone.now(), status=states.DRAFT, user=user)
+    note(copy.pk, "copied", f"copy of SMS {message.pk}", actor=user.get_username())
+    return copy
+
+
 def cancel(message: SmsMessage, user) -> None:
     move_one(message, states.CANCELLED, kind="cancelled", actor=user.get_username(),
              detail=f"cancelled by {user.get_username()}", lease_until=None)

@@ -36,6 +36,9 @@ class MessageForm(forms.Form):
     )
     status = forms.ChoiceField(choices=STATUS_CHOICES, initial=states.DRAFT, widget=forms.RadioSelect)
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    # One per form shown: a double click, or a resubmitted page, finds the message the
+    # first submission created instead of creating (and sending) a second one.
+    submission = forms.CharField(widget=forms.HiddenInput, required=False, max_length=100)
 
     def __init__(self, *args, record=None, **kwargs):
         super().__init__(*args, **kwargs)

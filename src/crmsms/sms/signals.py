@@ -13,6 +13,9 @@ from .transitions import move
 @receiver(pre_delete, sender=Contact)
 @receiver(pre_delete, sender=Account)
 def skip_waiting_messages(sender, instance, **kwargs) -> None:
-    ids = list(instance.sms_messages.filter(status__in=[states.DRAFT, states.TO_SEND]).values_list("id", flat=True))
+    ids = list(instance.sms_messages.filter(status__in=states.WAITING).values_list("id", flat=True))
     reason = f"{instance} was deleted before the message was sent."
-    move(ids, states.SKIPPED, kind="skipped", detail=reason, error_code="record_deleted", error_message=reason)
+    # only_from: a message a worker claimed meanwhile is left to the worker, which sees the
+    # record gone (or the call already made) and records what really happened.
+    move(ids, states.SKIPPED, kind="skipped", detail=reason, only_from=states.WAITING,
+         error_code="record_deleted", error_message=reason)

@@ -50,6 +50,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     CANCELLED: frozenset(),
 }
 
+# Not sent yet and not being sent: what deleting a record or withdrawing consent stops.
+WAITING = (DRAFT, TO_SEND)
 FINAL = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
 # Messages a user may still stop.
 CANCELLABLE = frozenset(s for s, targets in TRANSITIONS.items() if CANCELLED in targets)

@@ -6,8 +6,8 @@ from . import dispatch
 
 
 @db_task()
-def dispatch_now() -> int:
-    return dispatch.dispatch_once()
+def dispatch_now() -> None:
+    dispatch.dispatch_once()  # returns nothing: huey would keep a result row per wake-up
 
 
 @db_task()

@@ -10,6 +10,8 @@ urlpatterns = [
     path("sms/<int:pk>/edit/", views.message_edit, name="message_edit"),
     path("sms/<int:pk>/cancel/", views.message_cancel, name="message_cancel"),
     path("sms/<int:pk>/send/", views.message_send, name="message_send"),
+    path("sms/<int:pk>/resolve/", views.message_resolve, name="message_resolve"),
+    path("sms/<int:pk>/copy/", views.message_copy, name="message_copy"),
     path("contacts/<int:pk>/sms/new/", views.message_create, {"module": "contacts"}, name="contact_message_create"),
     path("accounts/<int:pk>/sms/new/", views.message_create, {"module": "accounts"}, name="account_message_create"),
 ]

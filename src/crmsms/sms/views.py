@@ -1,7 +1,10 @@
 """SMS Messages module: the list, a message's page with its history, and the form that
 creates a message from a contact's or an account's "SMS Messages" sub-panel."""
 
+import uuid
+
 from django.contrib import messages
+from django.db import IntegrityError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
@@ -51,12 +54,19 @@ def _render_form(request, form, record, message=None):
 @require_http_methods(["GET", "POST"])
 def message_create(request, module: str, pk: int):
     record = get_object_or_404(MODULES[module].model, pk=pk)
-    initial = {"send_at": timezone.localtime().replace(second=0, microsecond=0), "status": states.DRAFT}
+    initial = {"send_at": timezone.localtime().replace(second=0, microsecond=0), "status": states.DRAFT,
+               "submission": uuid.uuid4().hex}
     form = MessageForm(request.POST or None, record=record, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        message = compose.create_message(record, body=data["body"], send_at=data["send_at"],
-                                         status=data["status"], user=request.user)
+        key = data["submission"] or None
+        if key and SmsMessage.objects.filter(created_by=request.user, idempotency_key=key).exists():
+            return redirect(record)  # the same form submitted twice: the first one counts
+        try:
+            message = compose.create_message(record, body=data["body"], send_at=data["send_at"],
+                                             status=data["status"], user=request.user, idempotency_key=key)
+        except IntegrityError:  # the twin request won the race
+            return redirect(record)
         messages.success(request, f"SMS {message.status_label.lower()}.")
         return redirect(record)
     return _render_form(request, form, record)
@@ -104,6 +114,32 @@ def message_send(request, pk: int):
         else:
             messages.success(request, "SMS queued: it leaves now.")
     return redirect(message)
+
+
+@require_POST
+def message_resolve(request, pk: int):
+    message = get_object_or_404(SmsMessage, pk=pk)
+    outcome = request.POST.get("outcome")
+    if outcome not in (states.SENT, states.FAILED):
+        messages.error(request, "Say whether the provider sent it or not.")
+        return redirect(message)
+    try:
+        compose.resolve_unknown(message, outcome, request.user)
+    except states.TransitionRefused as refused:
+        messages.error(request, str(refused))
+    return redirect(message)
+
+
+@require_POST
+def message_copy(request, pk: int):
+    message = get_object_or_404(SmsMessage.objects.select_related("contact", "account"), pk=pk)
+    try:
+        copy = compose.copy_to_draft(message, request.user)
+    except ValueError as refused:
+        messages.error(request, str(refused))
+        return redirect(message)
+    messages.success(request, "A new draft with the same text: change it if needed, then send it.")
+    return redirect("sms:message_edit", copy.pk)
 
 
 @require_POST

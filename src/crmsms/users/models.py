@@ -3,10 +3,12 @@
 import hashlib
 import secrets
 import zoneinfo
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 
 def validate_time_zone(value: str) -> None:
@@ -53,7 +55,12 @@ class ApiToken(models.Model):
 
     @classmethod
     def user_for(cls, raw: str):
+        """The active user `raw` belongs to, or None. Notes when the token was last used
+        (at most once a minute, so that reading the API does not mean writing each time)."""
         token = cls.objects.select_related("user").filter(digest=_digest(raw)).first()
         if token is None or not token.user.is_active:
             return None
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+            cls.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user

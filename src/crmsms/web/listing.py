@@ -26,6 +26,9 @@ def search_filter(q: str, fields: list[str], phone_fields: list[str] = ()) -> Q:
     """Every word must match one of `fields` ("lucas petit" finds Lucas Petit). A query
     that looks like a phone number is also read as one, however it is typed, and matched
     against the E.164 numbers in `phone_fields`."""
+    q = q.replace("\x00", "")  # PostgreSQL cannot even compare a text with a NUL in it
+    if not q.strip():
+        return Q()
     if phone_fields and LOOKS_LIKE_PHONE.match(q):
         digits = re.sub(r"\D", "", q)
         try:

@@ -1,3 +1,5 @@
+import logging
+
 from django.db import DatabaseError, connection
 from django.db.models import Count
 from django.http import JsonResponse
@@ -16,8 +18,10 @@ def health(request):
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         return JsonResponse({"status": "ok", "database": "ok"})
-    except DatabaseError as exc:
-        return JsonResponse({"status": "error", "database": str(exc)}, status=503)
+    except DatabaseError:
+        # The details go to the log, not to an unauthenticated page.
+        logging.getLogger(__name__).exception("health check: the database does not answer")
+        return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
 
 
 def home(request):

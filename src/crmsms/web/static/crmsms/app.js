@@ -52,6 +52,20 @@
     });
   });
 
+  // A form is submitted once: a double click does not send it twice (the server also
+  // refuses a second submission of the same form).
+  document.querySelectorAll("form[method=post]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (event.defaultPrevented) return;
+      if (form.dataset.submitted) { event.preventDefault(); return; }
+      form.dataset.submitted = "1";
+    });
+  });
+
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) document.querySelectorAll("form[data-submitted]").forEach(function (f) { delete f.dataset.submitted; });
+  });
+
   // A panel marked data-live (messages on their way) refreshes itself every 2 s until
   // nothing in it is in flight any more, so "To be sent" turns into "Sent" on its own.
   document.querySelectorAll("[data-live][id]").forEach(function (panel) {
