@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from . import states
@@ -72,10 +72,7 @@ def move_each(
         if not rows:
             return []
         moved = [pk for pk, _ in rows]
-        SmsMessage.objects.filter(pk__in=moved).update(status=target, updated_at=now, **fields)
-        for pk in moved:
-            if changes[pk].fields:
-                SmsMessage.objects.filter(pk=pk).update(**changes[pk].fields)
+        SmsMessage.objects.filter(pk__in=moved).update(status=target, updated_at=now, **fields, **_per_row(changes, moved))
         MessageEvent.objects.bulk_create(
             MessageEvent(
                 message_id=pk, at=now, kind=kind, from_status=source, to_status=target,
@@ -84,6 +81,17 @@ def move_each(
             for pk, source in rows
         )
     return moved
+
+
+def _per_row(changes: dict[int, Each], ids: list[int]) -> dict:
+    """The per-message fields as one CASE expression per column, so that a batch is one
+    UPDATE whatever the number of messages."""
+    columns = {name for pk in ids for name in changes[pk].fields}
+    return {
+        name: Case(*(When(pk=pk, then=Value(changes[pk].fields[name])) for pk in ids if name in changes[pk].fields),
+                   default=F(name))
+        for name in columns
+    }
 
 
 def move_one(message: SmsMessage, target: str, **kwargs) -> None:
