@@ -154,6 +154,9 @@ def test_two_tabs_saving_the_same_draft(web, contact):
     assert web.post(f"/sms/{message.pk}/edit/", tab).status_code == 302
     late = web.post(f"/sms/{message.pk}/edit/", {**tab, "body": "from tab B"})
     assert late.status_code == 200 and "changed or sent since you opened it" in late.content.decode()
+    assert "The message as it is now" in late.content.decode() and "from tab A" in late.content.decode()
+    assert "from tab B" in late.content.decode()  # what the user typed is not lost
+    assert message.events.get(kind="edited").detail.startswith("changed the text")
     message.refresh_from_db()
     assert message.body == "from tab A" and message.version == 2
 

@@ -46,6 +46,7 @@ def update_draft(message: SmsMessage, *, version: int | None, body: str, send_at
     """Save a draft's new text and date, and queue it if asked. Refuses to overwrite a
     change made since `version` was loaded."""
     measure = segments.measure(body)
+    before = (message.body, message.send_at)
     updated = SmsMessage.objects.filter(
         pk=message.pk, status=states.DRAFT, version=version if version is not None else message.version
     ).update(
@@ -58,7 +59,10 @@ def update_draft(message: SmsMessage, *, version: int | None, body: str, send_at
             "someone else). Reload it to see its current state."
         )
     message.refresh_from_db()
-    note(message.pk, "edited", actor=user.get_username())
+    changed = [what for what, old, new in (("text", before[0], message.body), ("sending date", before[1], message.send_at))
+               if old != new]
+    if changed:
+        note(message.pk, "edited", f"changed the {' and the '.join(changed)}", actor=user.get_username())
     if status == states.TO_SEND:
         _queue(message, user.get_username())
     return message

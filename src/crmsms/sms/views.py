@@ -89,6 +89,8 @@ def message_edit(request, pk: int):
                                  status=data["status"], user=request.user)
         except compose.EditConflict as conflict:
             form.add_error(None, str(conflict))
+            # What is there now, so the user can compare it with what they typed.
+            message.refresh_from_db()
         else:
             messages.success(request, "SMS saved.")
             return redirect(message)
