@@ -94,7 +94,7 @@ def main() -> None:
             Contact(last_name=str(i), phone_mobile=f"+336{10000000 + i}", sms_opt_in=True) for i in range(n))
         now = timezone.now()
         SmsMessage.objects.bulk_create(
-            SmsMessage(contact=c, body="Hello", status=states.TO_SEND, send_at=now, due_at=now,
+            SmsMessage(contact=c, body="Hello", text="Hello", status=states.TO_SEND, send_at=now, due_at=now,
                        to_number=c.phone_mobile) for c in contacts)
         HUEY.immediate = True  # the send tasks run in this thread, as one worker thread would
         start = time.perf_counter()

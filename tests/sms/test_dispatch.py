@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def queued(record, body="Hello", due_in=timedelta(0)):
     due = timezone.now() + due_in
     field = "contact" if record.module == "contacts" else "account"
-    return SmsMessage.objects.create(**{field: record}, body=body, status=states.TO_SEND, send_at=due, due_at=due,
+    return SmsMessage.objects.create(**{field: record}, body=body, text=body, status=states.TO_SEND, send_at=due, due_at=due,
                                      to_number=record.sms_number, recipient_name=str(record))
 
 

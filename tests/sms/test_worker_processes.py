@@ -69,7 +69,7 @@ def test_two_workers_never_send_one_message_twice(tmp_path, sim):
     now = timezone.now()
     contacts = make_contacts(300)
     SmsMessage.objects.bulk_create(
-        SmsMessage(contact=c, body=f"hi {c.last_name}", status=states.TO_SEND, send_at=now, due_at=now,
+        SmsMessage(contact=c, body=f"hi {c.last_name}", text=f"hi {c.last_name}", status=states.TO_SEND, send_at=now, due_at=now,
                    to_number=c.phone_mobile) for c in contacts
     )
     workers = [start_worker(tmp_path, sim.url, f"w{i}", CRMSMS_BATCH_SIZE="10") for i in range(2)]
@@ -117,7 +117,7 @@ def test_message_due_now_reaches_the_provider_within_two_seconds(tmp_path, sim, 
 def test_worker_killed_during_the_call_leaves_unknown(tmp_path, sim, contact):
     sim.reconfigure({"latency_ms": 10_000})  # the provider call is in flight for 10 s
     now = timezone.now()
-    message = SmsMessage.objects.create(contact=contact, body="slow", status=states.TO_SEND, send_at=now, due_at=now)
+    message = SmsMessage.objects.create(contact=contact, body="slow", text="slow", status=states.TO_SEND, send_at=now, due_at=now)
     worker = start_worker(tmp_path, sim.url, "w", CRMSMS_LEASE_SECONDS="2", CRMSMS_PROVIDER_TIMEOUT="30")
     try:
         wait_for(lambda: SmsMessage.objects.filter(pk=message.pk, calling_at__isnull=False).exists(), 20,
@@ -137,7 +137,7 @@ def test_worker_killed_during_the_call_leaves_unknown(tmp_path, sim, contact):
 def queue_for(contacts, body="hi"):
     now = timezone.now()
     return SmsMessage.objects.bulk_create(
-        SmsMessage(contact=c, body=body, status=states.TO_SEND, send_at=now, due_at=now, to_number=c.phone_mobile)
+        SmsMessage(contact=c, body=body, text=body, status=states.TO_SEND, send_at=now, due_at=now, to_number=c.phone_mobile)
         for c in contacts
     )
 

@@ -186,8 +186,9 @@ def _recipient(contact_id: int | None, account_id: int | None):
     return record
 
 
-def _message_form(record, body, send_at, status, version=None) -> dict:
-    form = MessageForm(data={"body": body, "send_at": send_at, "status": status, "version": version}, record=record)
+def _message_form(record, user, body, send_at, status, version=None, template=None) -> dict:
+    form = MessageForm(data={"body": body, "send_at": send_at, "status": status, "version": version,
+                             "template": template}, record=record, user=user)
     if not form.is_valid():
         raise errors.form_error(form)
     return form.cleaned_data
@@ -219,7 +220,7 @@ def create_message(request: HttpRequest, payload: MessageIn):
         if existing:
             return Status(200, _same_request(existing, payload))
     record = _recipient(payload.contact_id, payload.account_id)
-    data = _message_form(record, payload.body, payload.send_at, payload.status)
+    data = _message_form(record, request.user, payload.body, payload.send_at, payload.status)
     try:
         with transaction.atomic():
             message = compose.create_message(record, body=data["body"], send_at=data["send_at"],
@@ -260,8 +261,9 @@ def update_message(request, message_id: int, payload: MessagePatch):
                                      "message": f"This SMS is {message.status_label}: only drafts can be edited."}],
                               detail="Conflict.")
     changes = payload.dict(exclude_unset=True)
-    data = _message_form(message.record, changes.get("body", message.body), changes.get("send_at", message.send_at),
-                         changes.get("status", message.status), changes.get("version", message.version))
+    data = _message_form(message.record, request.user, changes.get("body", message.body),
+                         changes.get("send_at", message.send_at), changes.get("status", message.status),
+                         changes.get("version", message.version), message.template_id)
     try:
         return compose.update_draft(message, version=data["version"], body=data["body"],
                                     send_at=data["send_at"], status=data["status"], user=request.user)

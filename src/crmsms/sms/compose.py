@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import segments, states
+from . import rendering, states
 from .dispatch import wake
 from .models import SmsMessage
 from .transitions import move_one, note
@@ -17,27 +17,31 @@ class EditConflict(Exception):
     """The message changed since the editor loaded it (another tab, another user)."""
 
 
-def _queue(message: SmsMessage, actor: str) -> None:
-    move_one(message, states.TO_SEND, kind="queued", actor=actor,
+def _queue(message: SmsMessage, user) -> None:
+    # Rendered now, for good: what leaves is this text, whatever changes on the record later.
+    final = rendering.preview(message.record, message.body, user)
+    move_one(message, states.TO_SEND, kind="queued", actor=user.get_username(),
              detail=f"to be sent at {message.send_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
-             to_number=message.record.sms_number, due_at=message.send_at)
+             to_number=message.record.sms_number, due_at=message.send_at,
+             text=final.text, encoding=final.encoding, segments=final.segments)
     if message.send_at <= timezone.now():
         wake()
 
 
 @transaction.atomic
-def create_message(record, *, body: str, send_at, status: str, user, idempotency_key: str | None = None) -> SmsMessage:
-    measure = segments.measure(body)
+def create_message(record, *, body: str, send_at, status: str, user, template=None,
+                   idempotency_key: str | None = None) -> SmsMessage:
+    draft = rendering.preview(record, body, user)
     message = SmsMessage.objects.create(
         contact=record if record.module == "contacts" else None,
         account=record if record.module == "accounts" else None,
         recipient_name=str(record), to_number=record.sms_number,
-        body=body, encoding=measure.encoding, segments=measure.segments,
+        body=body, text=draft.text, encoding=draft.encoding, segments=draft.segments, template=template,
         send_at=send_at, due_at=send_at, created_by=user, idempotency_key=idempotency_key,
     )
-    note(message.pk, "created", actor=user.get_username())
+    note(message.pk, "created", f"from template “{template}”" if template else "", actor=user.get_username())
     if status == states.TO_SEND:
-        _queue(message, user.get_username())
+        _queue(message, user)
     return message
 
 
@@ -45,12 +49,12 @@ def create_message(record, *, body: str, send_at, status: str, user, idempotency
 def update_draft(message: SmsMessage, *, version: int | None, body: str, send_at, status: str, user) -> SmsMessage:
     """Save a draft's new text and date, and queue it if asked. Refuses to overwrite a
     change made since `version` was loaded."""
-    measure = segments.measure(body)
+    draft = rendering.preview(message.record, body, user)
     before = (message.body, message.send_at)
     updated = SmsMessage.objects.filter(
         pk=message.pk, status=states.DRAFT, version=version if version is not None else message.version
     ).update(
-        body=body, encoding=measure.encoding, segments=measure.segments,
+        body=body, text=draft.text, encoding=draft.encoding, segments=draft.segments,
         send_at=send_at, due_at=send_at, version=F("version") + 1, updated_at=timezone.now(),
     )
     if not updated:
@@ -64,7 +68,7 @@ def update_draft(message: SmsMessage, *, version: int | None, body: str, send_at
     if changed:
         note(message.pk, "edited", f"changed the {' and the '.join(changed)}", actor=user.get_username())
     if status == states.TO_SEND:
-        _queue(message, user.get_username())
+        _queue(message, user)
     return message
 
 
@@ -86,7 +90,8 @@ def copy_to_draft(message: SmsMessage, user) -> SmsMessage:
     record = message.record
     if record is None:
         raise ValueError("The contact or account of this SMS was deleted: there is no one to send a copy to.")
-    copy = create_message(record, body=message.body, send_at=timezone.now(), status=states.DRAFT, user=user)
+    copy = create_message(record, body=message.body, send_at=timezone.now(), status=states.DRAFT, user=user,
+                          template=message.template)
     note(copy.pk, "copied", f"copy of SMS {message.pk}", actor=user.get_username())
     return copy
 

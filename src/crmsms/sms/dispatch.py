@@ -89,7 +89,7 @@ def send_claimed(token: str, ids: list[int]) -> None:
         if not chunk:
             continue
         outcomes = connector.send_batch([
-            OutgoingSms(message_id=m.pk, to=m.to_number, body=m.body, reference=f"crmsms-{m.pk}")
+            OutgoingSms(message_id=m.pk, to=m.to_number, body=m.text, reference=f"crmsms-{m.pk}")
             for m in chunk
         ])
         if len(outcomes) != len(chunk):

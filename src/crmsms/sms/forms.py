@@ -5,7 +5,8 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
-from . import eligibility, segments, states
+from . import eligibility, placeholders, rendering, segments, states
+from .models import SmsTemplate
 
 MAX_CHARACTERS = 1600  # the longest text the major providers accept (Twilio: 1,600)
 MAX_DAYS_AHEAD = 366
@@ -24,7 +25,25 @@ class SendAtField(forms.DateTimeField):
             raise forms.ValidationError("Sending date: enter a real date, such as today.", code="invalid") from None
 
 
+def placeholder_errors(problems: list[placeholders.Problem]) -> forms.ValidationError:
+    return forms.ValidationError([forms.ValidationError(f"Message: {p.message}", code=p.code) for p in problems])
+
+
+def clean_text(body: str) -> str:
+    """The checks every typed SMS text goes through (messages and templates)."""
+    body = segments.normalise(body)
+    if not body.strip():
+        raise forms.ValidationError("Message: the text is empty.", code="blank")
+    if len(body) > MAX_CHARACTERS:
+        raise forms.ValidationError(
+            f"Message: at most {MAX_CHARACTERS} characters ({len(body)} given).", code="too_long"
+        )
+    return body
+
+
 class MessageForm(forms.Form):
+    template = forms.ModelChoiceField(queryset=SmsTemplate.objects.none(), required=False, empty_label="(none)",
+                                      help_text="Its text fills the message, which you can still change.")
     body = forms.CharField(
         label="Message", widget=forms.Textarea(attrs={"rows": 5}), strip=False,
         error_messages={"required": "Message: the text is empty."},
@@ -40,19 +59,24 @@ class MessageForm(forms.Form):
     # first submission created instead of creating (and sending) a second one.
     submission = forms.CharField(widget=forms.HiddenInput, required=False, max_length=100)
 
-    def __init__(self, *args, record=None, **kwargs):
+    def __init__(self, *args, record=None, user=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.record = record
+        self.record, self.user = record, user
+        if record is not None:
+            self.fields["template"].queryset = SmsTemplate.objects.filter(module=record.module)
         zone = timezone.get_current_timezone_name()
         self.fields["send_at"].help_text = f"In your time zone ({zone}). Empty or in the past: sent at once."
 
     def clean_body(self):
-        body = segments.normalise(self.cleaned_data["body"])
-        if not body.strip():
-            raise forms.ValidationError("Message: the text is empty.", code="blank")
-        if len(body) > MAX_CHARACTERS:
+        body = clean_text(self.cleaned_data["body"])
+        try:
+            text = rendering.render_text(self.record, body, self.user)
+        except placeholders.PlaceholderError as error:
+            raise placeholder_errors(error.problems) from None
+        if len(text) > MAX_CHARACTERS:
             raise forms.ValidationError(
-                f"Message: at most {MAX_CHARACTERS} characters ({len(body)} given).", code="too_long"
+                f"Message: at most {MAX_CHARACTERS} characters once the variables are filled in "
+                f"({len(text)} for {self.record}).", code="too_long"
             )
         return body
 

@@ -6,7 +6,30 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from . import states
+from . import states, variables
+
+
+class SmsTemplate(models.Model):
+    """A reusable text, with variables of one module (the manual's « based on Contacts or
+    Accounts »)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    module = models.CharField("Based on", max_length=10, choices=list(variables.MODULES.items()))
+    body = models.TextField("Message")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("sms:template_detail", args=[self.pk])
 
 
 class SmsMessage(models.Model):
@@ -22,8 +45,14 @@ class SmsMessage(models.Model):
     recipient_name = models.CharField(max_length=250, blank=True)
     to_number = models.CharField(max_length=20, blank=True)  # E.164, set when queued
 
+    # What the user wrote, variables included, and what leaves: `text` is `body` rendered for
+    # this recipient, stored when the message is queued (a draft keeps its latest preview),
+    # so the text sent is exactly the one the preview showed.
     body = models.TextField()
-    encoding = models.CharField(max_length=10, blank=True)  # "GSM-7" or "UCS-2"
+    text = models.TextField(blank=True)
+    template = models.ForeignKey(SmsTemplate, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="messages")
+    encoding = models.CharField(max_length=10, blank=True)  # of `text`: "GSM-7" or "UCS-2"
     segments = models.PositiveSmallIntegerField(default=0)
 
     status = models.CharField(max_length=12, choices=states.CHOICES, default=states.DRAFT)

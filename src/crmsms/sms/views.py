@@ -56,7 +56,7 @@ def message_create(request, module: str, pk: int):
     record = get_object_or_404(MODULES[module].model, pk=pk)
     initial = {"send_at": timezone.localtime().replace(second=0, microsecond=0), "status": states.DRAFT,
                "submission": uuid.uuid4().hex}
-    form = MessageForm(request.POST or None, record=record, initial=initial)
+    form = MessageForm(request.POST or None, record=record, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         key = data["submission"] or None
@@ -64,7 +64,8 @@ def message_create(request, module: str, pk: int):
             return redirect(record)  # the same form submitted twice: the first one counts
         try:
             message = compose.create_message(record, body=data["body"], send_at=data["send_at"],
-                                             status=data["status"], user=request.user, idempotency_key=key)
+                                             status=data["status"], user=request.user, template=data["template"],
+                                             idempotency_key=key)
         except IntegrityError:  # the twin request won the race
             return redirect(record)
         messages.success(request, f"SMS {message.status_label.lower()}.")
@@ -80,8 +81,8 @@ def message_edit(request, pk: int):
         return redirect(message)
     record = message.record
     initial = {"body": message.body, "send_at": timezone.localtime(message.send_at),
-               "status": message.status, "version": message.version}
-    form = MessageForm(request.POST or None, record=record, initial=initial)
+               "status": message.status, "version": message.version, "template": message.template_id}
+    form = MessageForm(request.POST or None, record=record, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -102,7 +103,7 @@ def message_send(request, pk: int):
     """"Send now" on a draft: the same checks as saving it with « Send SMS »."""
     message = get_object_or_404(SmsMessage.objects.select_related("contact", "account"), pk=pk)
     form = MessageForm({"body": message.body, "status": states.TO_SEND, "version": message.version},
-                       record=message.record)
+                       record=message.record, user=request.user)
     if not message.is_editable:
         messages.error(request, f"This SMS is {message.status_label}: only drafts can be sent from here.")
     elif not form.is_valid():

@@ -1,0 +1,71 @@
+"""The variables a user may put in a message or a template, one registry per module.
+
+The registry is the only list: it feeds the editor's field list, the API
+(`GET /api/v1/variables`), validation when a text is saved, and `values_for`, which builds
+the flat `dict[str, str]` a text is rendered from. No model object ever reaches the renderer
+(DESIGN §5), so a placeholder cannot walk from a contact to its account's owner's password:
+only the names below exist.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from crmsms.crm import phones
+
+CONTACTS = "contacts"
+ACCOUNTS = "accounts"
+MODULES = {CONTACTS: "Contacts", ACCOUNTS: "Accounts"}
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str  # what goes between the braces: {{ contact.first_name }}
+    label: str  # what the field list shows
+    value: Callable  # (record, user) -> str
+
+    @property
+    def placeholder(self) -> str:
+        return "{{ " + self.name + " }}"
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value)
+
+
+_SENDER = [
+    Variable("user.first_name", "Sender: first name", lambda record, user: _text(user and user.first_name)),
+    Variable("user.last_name", "Sender: last name", lambda record, user: _text(user and user.last_name)),
+    Variable("today", "Today's date", lambda record, user: timezone.localdate().isoformat()),
+]
+
+REGISTRY: dict[str, list[Variable]] = {
+    CONTACTS: [
+        Variable("contact.first_name", "Contact: first name", lambda c, u: _text(c.first_name)),
+        Variable("contact.last_name", "Contact: last name", lambda c, u: _text(c.last_name)),
+        Variable("contact.title", "Contact: title", lambda c, u: _text(c.title)),
+        Variable("contact.email", "Contact: email", lambda c, u: _text(c.email)),
+        Variable("contact.phone_mobile", "Contact: mobile", lambda c, u: phones.display(c.phone_mobile)),
+        Variable("contact.account.name", "Contact's account: name",
+                 lambda c, u: _text(c.account.name) if c.account_id else ""),
+        Variable("contact.account.billing_city", "Contact's account: city",
+                 lambda c, u: _text(c.account.billing_city) if c.account_id else ""),
+        *_SENDER,
+    ],
+    ACCOUNTS: [
+        Variable("account.name", "Account: name", lambda a, u: _text(a.name)),
+        Variable("account.phone_office", "Account: phone", lambda a, u: phones.display(a.phone_office)),
+        Variable("account.billing_street", "Account: street", lambda a, u: _text(a.billing_street)),
+        Variable("account.billing_postal_code", "Account: postal code", lambda a, u: _text(a.billing_postal_code)),
+        Variable("account.billing_city", "Account: city", lambda a, u: _text(a.billing_city)),
+        Variable("account.website", "Account: website", lambda a, u: _text(a.website)),
+        *_SENDER,
+    ],
+}
+NAMES: dict[str, frozenset[str]] = {module: frozenset(v.name for v in variables) for module, variables in REGISTRY.items()}
+
+
+def values_for(record, user) -> dict[str, str]:
+    """The flat mapping a text is rendered from, for one recipient."""
+    return {v.name: v.value(record, user) for v in REGISTRY[record.module]}
