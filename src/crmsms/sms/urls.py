@@ -1,10 +1,16 @@
 from django.urls import path
 
-from . import views
+from . import template_views, views
 
 app_name = "sms"
 
 urlpatterns = [
+    path("templates/", template_views.template_list, name="templates"),
+    path("templates/new/", template_views.template_edit, name="template_create"),
+    path("templates/<int:pk>/", template_views.template_detail, name="template_detail"),
+    path("templates/<int:pk>/edit/", template_views.template_edit, name="template_edit"),
+    path("templates/<int:pk>/delete/", template_views.template_delete, name="template_delete"),
+    path("sms/preview/", template_views.preview, name="preview"),
     path("sms/", views.message_list, name="messages"),
     path("sms/<int:pk>/", views.message_detail, name="message_detail"),
     path("sms/<int:pk>/edit/", views.message_edit, name="message_edit"),

@@ -12,9 +12,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from crmsms.crm.views import MODULES
 from crmsms.web.listing import Column, listing
 
-from . import compose, eligibility, segments, states
-from .forms import MAX_CHARACTERS, MessageForm
+from . import compose, eligibility, states
+from .forms import MessageForm
 from .models import SmsMessage
+from .template_views import editor_context
 
 COLUMNS = [
     Column("recipient", "To", "recipient_name"), Column("status", "Status", "status"),
@@ -43,11 +44,10 @@ def message_detail(request, pk: int):
 
 
 def _render_form(request, form, record, message=None):
-    body = form["body"].value() or ""
     return render(request, "sms/message_form.html", {
-        "form": form, "record": record, "message": message,
-        "refusal": eligibility.check(record), "measure": segments.measure(body),
-        "max_characters": MAX_CHARACTERS,
+        "form": form, "record": record, "message": message, "refusal": eligibility.check(record),
+        "template_bodies": {str(t.pk): t.body for t in form.fields["template"].queryset},
+        **editor_context(record.module),
     })
 
 
