@@ -11,9 +11,10 @@ from ninja import Field, NinjaAPI, Query, Schema, Status
 from crmsms.crm.forms import AccountForm, ContactForm
 from crmsms.crm.models import Account, Contact
 from crmsms.crm.views import ACCOUNTS, CONTACTS
-from crmsms.sms import compose, segments, states
+from crmsms.sms import compose, rendering, segments, states, variables
 from crmsms.sms.forms import MessageForm
-from crmsms.sms.models import SmsMessage
+from crmsms.sms.models import SmsMessage, SmsTemplate
+from crmsms.sms.template_views import TemplateForm
 from crmsms.web.listing import search_filter
 
 from . import errors
@@ -32,6 +33,13 @@ from .schemas import (
     MessageOut,
     MessagePage,
     MessagePatch,
+    PreviewIn,
+    PreviewOut,
+    TemplateIn,
+    TemplateOut,
+    TemplatePage,
+    TemplatePatch,
+    VariableOut,
 )
 
 
@@ -162,6 +170,57 @@ def delete_contact(request, contact_id: int):
     return Status(204, None)
 
 
+# --- variables and templates ------------------------------------------------------------
+
+@api.get("/variables", response={200: list[VariableOut], **ERR}, tags=["templates"])
+def list_variables(request, module: variables.Module):
+    """The variables a text of this module may use, as the editor's field list shows them."""
+    return [{"name": v.name, "label": v.label, "placeholder": v.placeholder} for v in variables.REGISTRY[module]]
+
+
+@api.get("/templates", response=TemplatePage, tags=["templates"])
+def list_templates(request, paging: Query[Paging]):
+    qs = SmsTemplate.objects.all()
+    if paging.q:
+        qs = qs.filter(search_filter(paging.q, ["name", "body"]))
+    return _page(qs.order_by("name", "id"), paging)
+
+
+@api.post("/templates", response={201: TemplateOut, **ERR}, tags=["templates"])
+def create_template(request, payload: TemplateIn):
+    template = _save(TemplateForm, payload.dict(), instance=SmsTemplate(created_by=request.user))
+    return Status(201, template)
+
+
+@api.get("/templates/{template_id}", response={200: TemplateOut, **ERR}, tags=["templates"])
+def get_template(request, template_id: int):
+    return get_object_or_404(SmsTemplate, pk=template_id)
+
+
+@api.patch("/templates/{template_id}", response={200: TemplateOut, **ERR}, tags=["templates"])
+def update_template(request, template_id: int, payload: TemplatePatch):
+    template = get_object_or_404(SmsTemplate, pk=template_id)
+    return _save(TemplateForm, {**model_to_dict(template), **_changes(payload)}, instance=template)
+
+
+@api.delete("/templates/{template_id}", response={204: None, **ERR}, tags=["templates"])
+def delete_template(request, template_id: int):
+    get_object_or_404(SmsTemplate, pk=template_id).delete()
+    return Status(204, None)
+
+
+@api.post("/templates/{template_id}/preview", response={200: PreviewOut, **ERR}, tags=["templates"])
+def preview_template(request, template_id: int, payload: PreviewIn):
+    """The template's text exactly as it would leave for this contact or account."""
+    template = get_object_or_404(SmsTemplate, pk=template_id)
+    record = _recipient(payload.contact_id, payload.account_id)
+    if record.module != template.module:
+        raise errors.field_error(f"{template.module[:-1]}_id", "module",
+                                 f"This template is based on {variables.MODULES[template.module]}: "
+                                 f"give a {template.module[:-1]}_id.")
+    return rendering.preview(record, template.body, request.user)
+
+
 # --- messages ---------------------------------------------------------------------------
 
 class MessageFilter(Schema):
@@ -220,11 +279,20 @@ def create_message(request: HttpRequest, payload: MessageIn):
         if existing:
             return Status(200, _same_request(existing, payload))
     record = _recipient(payload.contact_id, payload.account_id)
-    data = _message_form(record, request.user, payload.body, payload.send_at, payload.status)
+    body = payload.body
+    if payload.template_id is not None:
+        template = SmsTemplate.objects.filter(pk=payload.template_id, module=record.module).first()
+        if template is None:
+            raise errors.field_error("template_id", "not_found",
+                                     f"template_id: no template {payload.template_id} based on "
+                                     f"{variables.MODULES[record.module]}.")
+        body = template.body if body is None else body
+    data = _message_form(record, request.user, body, payload.send_at, payload.status, template=payload.template_id)
     try:
         with transaction.atomic():
             message = compose.create_message(record, body=data["body"], send_at=data["send_at"],
-                                             status=data["status"], user=request.user, idempotency_key=key)
+                                             status=data["status"], user=request.user, template=data["template"],
+                                             idempotency_key=key)
     except IntegrityError:
         winner = SmsMessage.objects.filter(created_by=request.user, idempotency_key=key).first() if key else None
         if winner is None:  # the contact or account was deleted while we wrote
@@ -240,7 +308,8 @@ def _same_request(existing: SmsMessage, payload: MessageIn) -> SmsMessage:
     same_status = existing.status == payload.status or (payload.status == states.TO_SEND and existing.status
                                                          not in (states.DRAFT, states.CANCELLED))
     if (existing.contact_id, existing.account_id) != (payload.contact_id, payload.account_id) \
-            or existing.body != segments.normalise(payload.body) or not same_status:
+            or (payload.body is not None and existing.body != segments.normalise(payload.body)) \
+            or existing.template_id != payload.template_id or not same_status:
         raise errors.ApiError(409, [{"field": "Idempotency-Key", "rule": "reused",
                                      "message": f"Idempotency-Key: already used for message {existing.pk}, "
                                                 "with another recipient or text. Use a new key for a new message."}],

@@ -64,7 +64,8 @@ Status = Literal["draft", "to_send"]
 class MessageIn(Schema):
     contact_id: int | None = Field(None, ge=1, le=2**62)
     account_id: int | None = Field(None, ge=1, le=2**62)
-    body: str
+    template_id: int | None = Field(None, ge=1, le=2**62)
+    body: str | None = None  # may be left out when template_id gives it
     send_at: datetime | None = None
     status: Status = "draft"
 
@@ -83,6 +84,8 @@ class MessageOut(Schema):
     recipient_name: str
     to_number: str
     body: str
+    text: str
+    template_id: int | None
     encoding: str
     segments: int
     status: str
@@ -113,6 +116,48 @@ class ContactPage(Page):
 
 class MessagePage(Page):
     items: list[MessageOut]
+
+
+class VariableOut(Schema):
+    name: str
+    label: str
+    placeholder: str
+
+
+Module = Literal["contacts", "accounts"]
+
+
+class TemplateIn(Schema):
+    name: str
+    module: Module
+    body: str
+
+
+class TemplatePatch(Schema):
+    name: str | None = None
+    module: Module | None = None
+    body: str | None = None
+
+
+class TemplateOut(TemplateIn):
+    id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class TemplatePage(Page):
+    items: list[TemplateOut]
+
+
+class PreviewIn(Schema):
+    contact_id: int | None = Field(None, ge=1, le=2**62)
+    account_id: int | None = Field(None, ge=1, le=2**62)
+
+
+class PreviewOut(Schema):
+    text: str
+    encoding: str
+    segments: int
 
 
 class ErrorItem(Schema):

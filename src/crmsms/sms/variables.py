@@ -9,6 +9,7 @@ only the names below exist.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from django.utils import timezone
 
@@ -17,6 +18,7 @@ from crmsms.crm import phones
 CONTACTS = "contacts"
 ACCOUNTS = "accounts"
 MODULES = {CONTACTS: "Contacts", ACCOUNTS: "Accounts"}
+Module = Literal["contacts", "accounts"]
 
 
 @dataclass(frozen=True)
