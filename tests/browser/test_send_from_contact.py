@@ -2,48 +2,13 @@
 "Send SMS" message from its sub-panel, and watch it become "Sent", sent by a real worker
 process through the simulator."""
 
-import os
-import shutil
-
 import pytest
 from huey.contrib.djhuey import HUEY
 
 from crmsms.sms.models import SmsMessage
 from tests.sms.test_worker_processes import start_worker, stop
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Chromium is missing: `make test` installs Debian's chromium (scripts/ensure-chromium)")
-    # Playwright's sync API runs an event loop in this thread; the test's own database
-    # calls are ordinary synchronous ones.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        ])
-        yield browser
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    _close_live_server_sessions()
-
-
-def _close_live_server_sessions():
-    """A page polling when the browser closes leaves a live-server request thread that never
-    reaches request_finished, so its PostgreSQL session stays open and the test database
-    cannot be dropped at the end of the run. Close such leftovers of this test run."""
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
 
 
 def test_create_contact_send_sms_and_see_it_sent(browser, live_server, user, sim, tmp_path, settings):

@@ -52,3 +52,35 @@ def test_unknown_scheme_is_a_clear_configuration_error():
 
     with pytest.raises(ImproperlyConfigured, match="CRMSMS_SMS_URL: unknown provider 'twillio'"):
         connector_for("twillio://x")
+
+
+@pytest.mark.parametrize("text, encoding, parts", [
+    ("a" * 459, "GSM-7", 3),         # 3 x 153
+    ("a" * 460, "GSM-7", 4),
+    ("a" * 152 + "€" + "a" * 6, "GSM-7", 1),  # 160 septets: still one part
+    ("a" * 152 + "€" + "a" * 7, "GSM-7", 2),  # 161 septets: the € (2 septets) cannot end part 1
+    ("a" * 70 + "ç", "UCS-2", 2),     # one ç makes 71 UCS-2 characters
+    ("ç" * 67 * 2, "UCS-2", 2),
+    ("ç" * (67 * 2 + 1), "UCS-2", 3),
+])
+def test_more_boundaries(text, encoding, parts):
+    measure = segments.measure(text)
+    assert (measure.encoding, measure.segments) == (encoding, parts)
+
+
+def test_an_escape_character_is_never_split_across_parts():
+    import smsutil
+
+    text = "a" * 152 + "€" + "b" * 10
+    first, second = smsutil.split(text).parts
+    assert first.content == "a" * 152 and second.content.startswith("€")
+
+
+def test_an_emoji_is_never_split_across_parts():
+    import smsutil
+
+    text = "x" * 66 + "🎉" + "y" * 10  # the emoji's two UTF-16 halves straddle unit 67
+    parts = smsutil.split(text).parts
+    assert "".join(p.content for p in parts) == text
+    assert all("\ud83c" not in p.content or "🎉" in p.content for p in parts)
+    assert "🎉" in parts[1].content

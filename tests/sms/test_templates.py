@@ -1,0 +1,132 @@
+"""The SMS Templates module and using a template or variables in a message."""
+
+import pytest
+
+from crmsms.sms import states
+from crmsms.sms.models import SmsMessage, SmsTemplate
+from crmsms.sms.providers.memory import MemoryConnector
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def template(db, user):
+    return SmsTemplate.objects.create(name="Order ready", module="contacts", created_by=user,
+                                      body='Hello {{ contact.first_name|default:"there" }}, your order is ready at '
+                                           '{{ contact.account.name }}. {{ user.first_name }}')
+
+
+def test_create_template_and_list_it(web):
+    response = web.post("/templates/new/", {"name": "Welcome", "module": "accounts",
+                                             "body": "Welcome {{ account.name }}!"})
+    template = SmsTemplate.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/templates/{template.pk}/"
+    assert template.created_by.username == "alice"
+    page = web.get("/templates/", {"q": "welc"}).content.decode()
+    assert "Welcome" in page and "Accounts" in page
+    detail = web.get(response["Location"]).content.decode()
+    assert "account.name" in detail and "Where it is used" in detail
+
+
+def test_unknown_and_malformed_variables_are_refused_with_positions(web):
+    response = web.post("/templates/new/", {"name": "Bad", "module": "contacts",
+                                             "body": "Hi {{ contact.nickname }} {% load x %} {{ account.name }}"})
+    page = response.content.decode()
+    assert response.status_code == 200 and not SmsTemplate.objects.exists()
+    assert "Position 4: unknown variable “contact.nickname” for Contacts." in page
+    assert "Position 27: “{%” starts a template tag" in page
+    assert "Position 40: unknown variable “account.name” for Contacts." in page
+
+
+def test_html_in_a_template_is_stored_and_shown_escaped(web):
+    web.post("/templates/new/", {"name": "<b>x</b>", "module": "contacts", "body": "<script>alert(1)</script>"})
+    template = SmsTemplate.objects.get()
+    assert template.body == "<script>alert(1)</script>"
+    page = web.get(f"/templates/{template.pk}/").content.decode()
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>x</b>" not in page
+
+
+def test_changing_the_module_revalidates_the_body(web, template):
+    response = web.post(f"/templates/{template.pk}/edit/", {"name": template.name, "module": "accounts",
+                                                            "body": template.body})
+    assert response.status_code == 200 and "unknown variable “contact.first_name” for Accounts" in response.content.decode()
+
+
+def test_duplicate_name_is_refused(web, template):
+    response = web.post("/templates/new/", {"name": "Order ready", "module": "contacts", "body": "x"})
+    assert "Name: another template already has this name." in response.content.decode()
+
+
+def test_message_from_a_template_renders_for_the_recipient(web, contact, template, django_capture_on_commit_callbacks):
+    form = web.get(f"/contacts/{contact.pk}/sms/new/").content.decode()
+    assert "Order ready" in form and "Copy the selected field" in form and "contact.first_name" in form
+    with django_capture_on_commit_callbacks(execute=True):
+        web.post(f"/contacts/{contact.pk}/sms/new/", {"template": template.pk, "body": template.body,
+                                                      "status": "to_send"})
+    message = SmsMessage.objects.get()
+    expected = "Hello Camille, your order is ready at Boulangerie Martin. Alice"
+    assert (message.text, message.template, message.status) == (expected, template, states.SENT)
+    assert MemoryConnector.outbox[0].body == expected
+    used = web.get(f"/templates/{template.pk}/").content.decode()
+    assert "1 SMS" in used and "Camille Bernard" in used
+
+
+def test_the_preview_is_what_is_sent(web, contact, django_capture_on_commit_callbacks):
+    contact.first_name = ""
+    contact.save()
+    body = 'Bonjour {{ contact.first_name|default:"cher client" }}\u00a0! Votre mobile : {{ contact.phone_mobile }}'
+    preview = web.post("/sms/preview/", {"module": "contacts", "record": contact.pk, "body": body}).json()
+    assert preview["text"] == "Bonjour cher client ! Votre mobile : +33 6 12 34 56 78"
+    assert (preview["encoding"], preview["segments"]) == ("GSM-7", 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        web.post(f"/contacts/{contact.pk}/sms/new/", {"body": body, "status": "to_send"})
+    message = SmsMessage.objects.get()
+    assert MemoryConnector.outbox[0].body == preview["text"] == message.text
+    assert (message.encoding, message.segments) == (preview["encoding"], preview["segments"])
+
+
+def test_the_text_is_fixed_when_queued(web, contact):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    later = timezone.localtime(timezone.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    web.post(f"/contacts/{contact.pk}/sms/new/", {"body": "Hi {{ contact.first_name }}", "status": "to_send",
+                                                  "send_at": later})
+    contact.first_name = "Renamed"
+    contact.save()
+    assert SmsMessage.objects.get().text == "Hi Camille"  # what the preview showed when it was queued
+
+
+def test_preview_names_problems(web):
+    result = web.post("/sms/preview/", {"module": "contacts", "body": "Hi {{ contact.nope }}"}).json()
+    assert result["problems"] == [{"position": 4, "code": "unknown_variable",
+                                   "message": "Position 4: unknown variable “contact.nope” for Contacts."}]
+    assert web.post("/sms/preview/", {"module": "users", "body": "x"}).status_code == 400
+
+
+def test_a_message_with_an_unknown_variable_is_refused(web, contact):
+    response = web.post(f"/contacts/{contact.pk}/sms/new/", {"body": "Hi {{ contact.password }}", "status": "draft"})
+    assert "Message: Position 4: unknown variable “contact.password” for Contacts." in response.content.decode()
+    assert not SmsMessage.objects.exists()
+
+
+def test_rendered_text_over_the_limit_is_refused(web, contact):
+    contact.title = "x" * 100
+    contact.save()
+    body = "{{ contact.title }}" * 17  # 323 characters typed, 1,700 once filled in
+    response = web.post(f"/contacts/{contact.pk}/sms/new/", {"body": body, "status": "draft"})
+    assert "at most 1600 characters once the variables are filled in (1700 for Camille Bernard)" in response.content.decode()
+
+
+def test_deleting_a_template_keeps_its_messages(web, contact, template):
+    web.post(f"/contacts/{contact.pk}/sms/new/", {"template": template.pk, "body": template.body, "status": "draft"})
+    web.post(f"/templates/{template.pk}/delete/")
+    message = SmsMessage.objects.get()
+    assert not SmsTemplate.objects.exists() and message.template is None and message.text.startswith("Hello Camille")
+
+
+def test_a_template_of_the_other_module_is_not_offered(web, contact):
+    SmsTemplate.objects.create(name="For accounts", module="accounts", body="Hi {{ account.name }}")
+    page = web.get(f"/contacts/{contact.pk}/sms/new/").content.decode()
+    assert "For accounts" not in page
