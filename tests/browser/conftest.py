@@ -24,19 +24,22 @@ def browser():
         yield browser
         browser.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    _close_live_server_sessions()
 
 
-def _close_live_server_sessions():
+@pytest.fixture(scope="session", autouse=True)
+def _close_live_server_sessions(django_db_setup, django_db_blocker, live_server):
     """A page polling when the browser closes leaves a live-server request thread that never
     reaches request_finished, so its PostgreSQL session stays open and the test database
-    cannot be dropped at the end of the run. Close such leftovers of this test run."""
+    cannot be dropped at the end of the run. Once every browser test is done (and the live
+    server stopped), close such leftovers of this test run."""
+    yield
     from django.db import connection
 
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND pid <> pg_backend_pid()")
 
 
 

@@ -19,7 +19,7 @@ def render_text(record, body: str, user) -> str:
     compiled = placeholders.compile(body, record.module)
     if not compiled.names:
         return segments.normalise(body)
-    return segments.normalise(compiled.render(variables.values_for(record, user)))
+    return segments.normalise(compiled.render(variables.values_for(record, user, compiled.names)))
 
 
 def preview(record, body: str, user) -> Preview:

@@ -65,9 +65,12 @@ REGISTRY: dict[str, list[Variable]] = {
         *_SENDER,
     ],
 }
-NAMES: dict[str, frozenset[str]] = {module: frozenset(v.name for v in variables) for module, variables in REGISTRY.items()}
+BY_NAME: dict[str, dict[str, Variable]] = {module: {v.name: v for v in vs} for module, vs in REGISTRY.items()}
+NAMES: dict[str, frozenset[str]] = {module: frozenset(by_name) for module, by_name in BY_NAME.items()}
 
 
-def values_for(record, user) -> dict[str, str]:
-    """The flat mapping a text is rendered from, for one recipient."""
-    return {v.name: v.value(record, user) for v in REGISTRY[record.module]}
+def values_for(record, user, names: frozenset[str] | None = None) -> dict[str, str]:
+    """The flat mapping a text is rendered from, for one recipient: every variable of its
+    module, or only `names` (what a compiled text uses: formatting a phone number costs)."""
+    by_name = BY_NAME[record.module]
+    return {name: by_name[name].value(record, user) for name in (by_name if names is None else names)}
