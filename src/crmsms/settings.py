@@ -166,6 +166,8 @@ WHITENOISE_USE_FINDERS = True  # serve app static files without a collectstatic 
 # --- SMS ----------------------------------------------------------------------------------
 CRMSMS_DEFAULT_REGION = env("CRMSMS_DEFAULT_REGION", "FR").upper()
 CRMSMS_SMS_URL = env("CRMSMS_SMS_URL", f"file://{DATA_DIR / 'outbox.jsonl'}")
+# How {{ today }} is written in messages (strftime). Default: 26/11/2026.
+CRMSMS_DATE_FORMAT = env("CRMSMS_DATE_FORMAT", "%d/%m/%Y")
 CRMSMS_PUBLIC_URL = env("CRMSMS_PUBLIC_URL", "http://127.0.0.1:8000")
 # How long a worker may hold claimed messages before they are treated as abandoned.
 CRMSMS_LEASE_SECONDS = envint("CRMSMS_LEASE_SECONDS", 120)

@@ -37,7 +37,8 @@ def test_preview(api, contact, account):
     tid = api.post("/api/v1/templates", {"name": "Hi", "module": "contacts",
                                          "body": "Hi {{ contact.first_name }} ça va ?"}).json()["id"]
     result = api.post(f"/api/v1/templates/{tid}/preview", {"contact_id": contact.pk})
-    assert result.json() == {"text": "Hi Camille ça va ?", "encoding": "UCS-2", "segments": 1}
+    assert result.json() == {"text": "Hi Camille ça va ?", "encoding": "UCS-2", "segments": 1, "characters": 18,
+                             "empty": []}
     wrong = api.post(f"/api/v1/templates/{tid}/preview", {"account_id": account.pk})
     assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "contact_id"
 
@@ -54,3 +55,23 @@ def test_message_from_a_template(api, contact):
     missing = api.post("/api/v1/messages", {"contact_id": contact.pk, "template_id": 999})
     assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "template_id"
     assert SmsMessage.objects.count() == 2
+
+
+def test_module_filter_and_wrong_module(api, account):
+    api.post("/api/v1/templates", {"name": "C", "module": "contacts", "body": "Hi {{ contact.first_name }}"})
+    aid = api.post("/api/v1/templates", {"name": "A", "module": "accounts", "body": "Hi {{ account.name }}"}).json()["id"]
+    assert [t["name"] for t in api.get("/api/v1/templates", module="accounts").json()["items"]] == ["A"]
+    cid = api.get("/api/v1/templates", module="contacts").json()["items"][0]["id"]
+    wrong = api.post("/api/v1/messages", {"account_id": account.pk, "template_id": cid})
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["message"] == (
+        f"template_id: template {cid} is based on Contacts; this message goes to one of the Accounts.")
+    assert api.post("/api/v1/messages", {"account_id": account.pk, "template_id": aid}).json()["text"] == \
+        "Hi Boulangerie Martin"
+
+
+def test_patch_a_draft_onto_a_template(api, contact):
+    tid = api.post("/api/v1/templates", {"name": "T", "module": "contacts", "body": "T {{ contact.last_name }}"}).json()["id"]
+    mid = api.post("/api/v1/messages", {"contact_id": contact.pk, "body": "plain"}).json()["id"]
+    patched = api.patch(f"/api/v1/messages/{mid}", {"template_id": tid})
+    assert patched.status_code == 200
+    assert (patched.json()["template_id"], patched.json()["text"]) == (tid, "T Bernard")

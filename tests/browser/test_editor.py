@@ -17,19 +17,37 @@ def test_copy_the_selected_field_counter_and_lookalikes(logged_in, live_server, 
     page.click("text=Copy the selected field")
     assert body.input_value() == "Hello {{ contact.first_name }}, see you soon"
     counter = page.locator("[data-counter]")
-    assert counter.inner_text() == "44 / 1600 characters · GSM-7 · 1 part"
+    # At once: the typed text around the variable; then, from the server, the text as it
+    # will leave for this contact, which is what the counter shows from then on.
     page.wait_for_selector("[data-preview]:not([hidden])")
     assert page.inner_text("[data-preview-text]") == "Hello Camille, see you soon"
+    page.wait_for_function("document.querySelector('[data-counter]').textContent.endsWith('as it will leave')")
+    assert counter.inner_text() == "27 / 1600 characters · GSM-7 · 1 part as it will leave"
 
     # A curly apostrophe from a word processor makes the whole text UCS-2.
     body.press("End")
     body.type(" \u2019til then\u2026")
-    assert "UCS-2" in counter.inner_text()
+    page.wait_for_function("document.querySelector('[data-counter]').textContent.includes('UCS-2')")
     warning = page.locator("[data-ucs2]")
     assert warning.is_visible() and "\u2019" in warning.inner_text() and "\u2026" in warning.inner_text()
     page.click("text=Replace the look-alikes with plain characters")
     assert body.input_value().endswith(" 'til then...")
-    assert "GSM-7" in counter.inner_text() and not warning.is_visible()
+    page.wait_for_function("document.querySelector('[data-counter]').textContent.includes('GSM-7')")
+    assert not warning.is_visible()
+
+
+def test_counter_matches_the_server_on_part_boundaries(logged_in, live_server, contact):
+    """The figures typed text gets at once are the server's, boundaries included."""
+    from crmsms.sms import segments
+
+    page = logged_in
+    page.goto(f"{live_server.url}/contacts/{contact.pk}/sms/new/")
+    for text in ["a" * 160, "a" * 161, "a" * 152 + "€" + "a" * 152, "ê" * 66 + "🎉" + "ê" * 66, "x\u00a0y"]:
+        shown = page.evaluate(
+            "t => { const f = document.querySelector('#id_body'); f.value = t; f.dispatchEvent(new Event('input'));"
+            " return document.querySelector('[data-counter]').textContent; }", text)
+        m = segments.measure(segments.normalise(text))
+        assert shown.startswith(f"{m.characters} / 1600 characters · {m.encoding} · {m.segments} part"), (text, shown)
 
 
 def test_the_template_form_field_list_follows_the_module(logged_in, live_server):

@@ -130,3 +130,73 @@ def test_a_template_of_the_other_module_is_not_offered(web, contact):
     SmsTemplate.objects.create(name="For accounts", module="accounts", body="Hi {{ account.name }}")
     page = web.get(f"/contacts/{contact.pk}/sms/new/").content.decode()
     assert "For accounts" not in page
+
+
+def test_today_is_the_sending_day_written_as_people_do(web, contact):
+    web.post(f"/contacts/{contact.pk}/sms/new/", {"body": "See you {{ today }}", "status": "to_send",
+                                                  "send_at": "2027-01-15T10:00"})
+    assert SmsMessage.objects.get().text == "See you 15/01/2027"
+
+
+def test_a_drafts_page_shows_its_text_as_it_would_leave_now(web, contact):
+    web.post(f"/contacts/{contact.pk}/sms/new/", {"body": "Bonjour {{ contact.first_name }}", "status": "draft"})
+    contact.first_name = "Camila"
+    contact.save()
+    message = SmsMessage.objects.get()
+    assert "Bonjour Camila" in web.get(f"/sms/{message.pk}/").content.decode()
+
+
+def test_two_tabs_editing_one_template(web, template):
+    page = web.get(f"/templates/{template.pk}/edit/").content.decode()
+    loaded_at = page.split('name="loaded_at" value="')[1].split('"')[0]
+    first = {"name": template.name, "module": "contacts", "body": "Tab A's text", "loaded_at": loaded_at}
+    assert web.post(f"/templates/{template.pk}/edit/", first).status_code == 302
+    late = web.post(f"/templates/{template.pk}/edit/", {**first, "name": "Renamed in tab B", "body": template.body})
+    assert late.status_code == 200 and "changed since you opened it" in late.content.decode()
+    template.refresh_from_db()
+    assert (template.name, template.body) == ("Order ready", "Tab A's text")
+
+
+def test_template_form_offers_only_the_two_modules_and_names_the_field(web):
+    page = web.get("/templates/new/").content.decode()
+    assert "---------" not in page
+    response = web.post("/templates/new/", {"name": "X", "body": "Hi"})
+    assert "Based on: choose Contacts or Accounts." in response.content.decode()
+
+
+def test_names_are_unique_whatever_the_case(web, template):
+    response = web.post("/templates/new/", {"name": "ORDER READY", "module": "contacts", "body": "x"})
+    assert "Name: another template already has this name." in response.content.decode()
+
+
+def test_preview_says_which_variables_are_empty(web, contact):
+    contact.account = None
+    contact.save()
+    result = web.post("/sms/preview/", {"module": "contacts", "record": contact.pk,
+                                        "body": 'Hi {{ contact.first_name }} from {{ contact.account.name }}'
+                                                '{{ contact.title|default:"" }}'}).json()
+    assert result["text"] == "Hi Camille from " and result["empty"] == ["contact.account.name", "contact.title"]
+
+
+def test_duplicate_a_template(web, template):
+    response = web.post(f"/templates/{template.pk}/duplicate/")
+    copy = SmsTemplate.objects.get(name="Order ready (copy)")
+    assert response["Location"] == f"/templates/{copy.pk}/edit/" and copy.body == template.body
+    web.post(f"/templates/{template.pk}/duplicate/")
+    assert SmsTemplate.objects.filter(name="Order ready (copy 2)").exists()
+
+
+def test_template_list_filter_and_usage(web, template, contact):
+    SmsTemplate.objects.create(name="Shop hours", module="accounts", body="Open")
+    web.post(f"/contacts/{contact.pk}/sms/new/", {"template": template.pk, "body": template.body, "status": "draft"})
+    page = web.get("/templates/", {"module": "accounts"}).content.decode()
+    assert "Shop hours" in page and "Order ready" not in page
+    listed = web.get("/sms/", {"template": template.pk}).content.decode()
+    assert "Camille" in listed
+
+
+def test_a_deleted_template_picked_in_an_open_form(web, contact, template):
+    pk = template.pk
+    template.delete()
+    response = web.post(f"/contacts/{contact.pk}/sms/new/", {"template": pk, "body": "x", "status": "draft"})
+    assert "Template: this template no longer exists" in response.content.decode()

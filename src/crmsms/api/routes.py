@@ -178,9 +178,15 @@ def list_variables(request, module: variables.Module):
     return [{"name": v.name, "label": v.label, "placeholder": v.placeholder} for v in variables.REGISTRY[module]]
 
 
+class TemplateFilter(Paging):
+    module: variables.Module | None = None
+
+
 @api.get("/templates", response=TemplatePage, tags=["templates"])
-def list_templates(request, paging: Query[Paging]):
+def list_templates(request, paging: Query[TemplateFilter]):
     qs = SmsTemplate.objects.all()
+    if paging.module:
+        qs = qs.filter(module=paging.module)
     if paging.q:
         qs = qs.filter(search_filter(paging.q, ["name", "body"]))
     return _page(qs.order_by("name", "id"), paging)
@@ -218,7 +224,9 @@ def preview_template(request, template_id: int, payload: PreviewIn):
         raise errors.field_error(f"{template.module[:-1]}_id", "module",
                                  f"This template is based on {variables.MODULES[template.module]}: "
                                  f"give a {template.module[:-1]}_id.")
-    return rendering.preview(record, template.body, request.user)
+    result = rendering.preview(record, template.body, request.user)
+    return {"text": result.text, "encoding": result.encoding, "segments": result.segments,
+            "characters": len(result.text), "empty": result.empty}
 
 
 # --- messages ---------------------------------------------------------------------------
@@ -281,11 +289,7 @@ def create_message(request: HttpRequest, payload: MessageIn):
     record = _recipient(payload.contact_id, payload.account_id)
     body = payload.body
     if payload.template_id is not None:
-        template = SmsTemplate.objects.filter(pk=payload.template_id, module=record.module).first()
-        if template is None:
-            raise errors.field_error("template_id", "not_found",
-                                     f"template_id: no template {payload.template_id} based on "
-                                     f"{variables.MODULES[record.module]}.")
+        template = _template_for(payload.template_id, record)
         body = template.body if body is None else body
     data = _message_form(record, request.user, body, payload.send_at, payload.status, template=payload.template_id)
     try:
@@ -301,6 +305,17 @@ def create_message(request: HttpRequest, payload: MessageIn):
         # The same key raced in from a concurrent retry: answer with the winner.
         return Status(200, _same_request(winner, payload))
     return Status(201, message)
+
+
+def _template_for(template_id: int, record) -> SmsTemplate:
+    template = SmsTemplate.objects.filter(pk=template_id).first()
+    if template is None:
+        raise errors.field_error("template_id", "not_found", f"template_id: no template {template_id}.")
+    if template.module != record.module:
+        raise errors.field_error("template_id", "module",
+                                 f"template_id: template {template_id} is based on {variables.MODULES[template.module]}; "
+                                 f"this message goes to one of the {variables.MODULES[record.module]}.")
+    return template
 
 
 def _same_request(existing: SmsMessage, payload: MessageIn) -> SmsMessage:
@@ -330,12 +345,17 @@ def update_message(request, message_id: int, payload: MessagePatch):
                                      "message": f"This SMS is {message.status_label}: only drafts can be edited."}],
                               detail="Conflict.")
     changes = payload.dict(exclude_unset=True)
-    data = _message_form(message.record, request.user, changes.get("body", message.body),
+    template_id = changes.get("template_id", message.template_id)
+    body = changes.get("body")
+    if "template_id" in changes and template_id is not None:
+        template = _template_for(template_id, message.record)
+        body = template.body if body is None else body
+    data = _message_form(message.record, request.user, message.body if body is None else body,
                          changes.get("send_at", message.send_at), changes.get("status", message.status),
-                         changes.get("version", message.version), message.template_id)
+                         changes.get("version", message.version), template_id)
     try:
-        return compose.update_draft(message, version=data["version"], body=data["body"],
-                                    send_at=data["send_at"], status=data["status"], user=request.user)
+        return compose.update_draft(message, version=data["version"], body=data["body"], send_at=data["send_at"],
+                                    status=data["status"], user=request.user, template=data["template"])
     except compose.EditConflict as conflict:
         raise errors.ApiError(409, [{"field": "version", "rule": "conflict", "message": str(conflict)}],
                               detail="Conflict.") from None

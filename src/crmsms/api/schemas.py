@@ -71,6 +71,7 @@ class MessageIn(Schema):
 
 
 class MessagePatch(Schema):
+    template_id: int | None = Field(None, ge=1, le=2**62)
     body: str | None = None
     send_at: datetime | None = None
     status: Status | None = None
@@ -158,6 +159,8 @@ class PreviewOut(Schema):
     text: str
     encoding: str
     segments: int
+    characters: int
+    empty: list[str]  # variables with no value (and no default) for this recipient
 
 
 class ErrorItem(Schema):

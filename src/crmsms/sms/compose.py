@@ -19,7 +19,7 @@ class EditConflict(Exception):
 
 def _queue(message: SmsMessage, user) -> None:
     # Rendered now, for good: what leaves is this text, whatever changes on the record later.
-    final = rendering.preview(message.record, message.body, user)
+    final = rendering.preview(message.record, message.body, user, when=message.send_at)
     move_one(message, states.TO_SEND, kind="queued", actor=user.get_username(),
              detail=f"to be sent at {message.send_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
              to_number=message.record.sms_number, due_at=message.send_at,
@@ -31,7 +31,7 @@ def _queue(message: SmsMessage, user) -> None:
 @transaction.atomic
 def create_message(record, *, body: str, send_at, status: str, user, template=None,
                    idempotency_key: str | None = None) -> SmsMessage:
-    draft = rendering.preview(record, body, user)
+    draft = rendering.preview(record, body, user, when=send_at)
     message = SmsMessage.objects.create(
         contact=record if record.module == "contacts" else None,
         account=record if record.module == "accounts" else None,
@@ -46,15 +46,16 @@ def create_message(record, *, body: str, send_at, status: str, user, template=No
 
 
 @transaction.atomic
-def update_draft(message: SmsMessage, *, version: int | None, body: str, send_at, status: str, user) -> SmsMessage:
+def update_draft(message: SmsMessage, *, version: int | None, body: str, send_at, status: str, user,
+                 template=None) -> SmsMessage:
     """Save a draft's new text and date, and queue it if asked. Refuses to overwrite a
     change made since `version` was loaded."""
-    draft = rendering.preview(message.record, body, user)
+    draft = rendering.preview(message.record, body, user, when=send_at)
     before = (message.body, message.send_at)
     updated = SmsMessage.objects.filter(
         pk=message.pk, status=states.DRAFT, version=version if version is not None else message.version
     ).update(
-        body=body, text=draft.text, encoding=draft.encoding, segments=draft.segments,
+        body=body, text=draft.text, encoding=draft.encoding, segments=draft.segments, template=template,
         send_at=send_at, due_at=send_at, version=F("version") + 1, updated_at=timezone.now(),
     )
     if not updated:

@@ -42,8 +42,11 @@ def clean_text(body: str) -> str:
 
 
 class MessageForm(forms.Form):
-    template = forms.ModelChoiceField(queryset=SmsTemplate.objects.none(), required=False, empty_label="(none)",
-                                      help_text="Its text fills the message, which you can still change.")
+    template = forms.ModelChoiceField(
+        queryset=SmsTemplate.objects.none(), required=False, empty_label="(none)",
+        help_text="Its text fills the message, which you can still change.",
+        error_messages={"invalid_choice": "Template: this template no longer exists; pick another or none."},
+    )
     body = forms.CharField(
         label="Message", widget=forms.Textarea(attrs={"rows": 5}), strip=False,
         error_messages={"required": "Message: the text is empty."},
@@ -69,15 +72,9 @@ class MessageForm(forms.Form):
 
     def clean_body(self):
         body = clean_text(self.cleaned_data["body"])
-        try:
-            text = rendering.render_text(self.record, body, self.user)
-        except placeholders.PlaceholderError as error:
-            raise placeholder_errors(error.problems) from None
-        if len(text) > MAX_CHARACTERS:
-            raise forms.ValidationError(
-                f"Message: at most {MAX_CHARACTERS} characters once the variables are filled in "
-                f"({len(text)} for {self.record}).", code="too_long"
-            )
+        problems = placeholders.problems(body, self.record.module)
+        if problems:
+            raise placeholder_errors(problems)
         return body
 
     def clean_send_at(self):
@@ -91,6 +88,12 @@ class MessageForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        if data.get("body") and data.get("send_at"):
+            text = rendering.render_text(self.record, data["body"], self.user, data["send_at"])
+            if len(text) > MAX_CHARACTERS:
+                self.add_error("body", forms.ValidationError(
+                    f"Message: at most {MAX_CHARACTERS} characters once the variables are filled in "
+                    f"({len(text)} for {self.record}).", code="too_long"))
         if data.get("status") == states.TO_SEND:
             refusal = eligibility.check(self.record)
             if refusal:

@@ -22,6 +22,7 @@ _INSIDE = re.compile(
     r'(?:\s*\|\s*default\s*:\s*"(?P<default>[^"]*)")?\s*\Z'
 )
 _MARKERS = re.compile(r"\{\{|\{%")
+_OTHER_FILTER = re.compile(r"\s*(?P<name>[a-z][a-z0-9_.]*)\s*\|\s*(?P<filter>(?!default\b)[a-z_]+)")
 EXAMPLE = '{{ contact.first_name }} or {{ contact.first_name|default:"there" }}'
 
 
@@ -46,6 +47,15 @@ class Compiled:
 
     def render(self, values: dict[str, str]) -> str:
         return "".join([literal + (values.get(name) or default if name else "") for literal, name, default in self.parts])
+
+    @property
+    def literal(self) -> str:
+        """The text without its placeholders: what every recipient's SMS has in common."""
+        return "".join(literal for literal, _, _ in self.parts)
+
+    def empty(self, values: dict[str, str]) -> list[str]:
+        """Variables that would leave nothing in the text: empty and without a default."""
+        return sorted({name for _, name, default in self.parts if name and not values.get(name) and not default})
 
 
 def _excerpt(text: str) -> str:
@@ -76,7 +86,12 @@ def compile(text: str, module: str) -> Compiled:
             break
         inside = text[start + 2:end]
         match = _INSIDE.match(inside)
-        if match is None:
+        other_filter = _OTHER_FILTER.match(inside) if match is None else None
+        if other_filter:
+            problems.append(Problem(position, "unknown_filter",
+                                    f"Position {position}: “|{other_filter['filter']}” does not exist; the only "
+                                    f'filter is default, as in {{{{ {other_filter["name"]}|default:"..." }}}}.'))
+        elif match is None:
             problems.append(Problem(position, "malformed_placeholder",
                                     f"Position {position}: “{_excerpt(text[start:end + 2])}” is not a variable; "
                                     f"write {EXAMPLE}."))

@@ -12,17 +12,21 @@ class Preview:
     text: str
     encoding: str
     segments: int
+    empty: list[str]  # variables that leave nothing for this recipient
 
 
-def render_text(record, body: str, user) -> str:
-    """Raise placeholders.PlaceholderError if `body` has unknown or malformed variables."""
+def render_text(record, body: str, user, when=None) -> str:
+    """`body` for `record`, sent by `user` at `when` (default: now). Raise
+    placeholders.PlaceholderError if `body` has unknown or malformed variables."""
+    return preview(record, body, user, when).text
+
+
+def preview(record, body: str, user, when=None) -> Preview:
     compiled = placeholders.compile(body, record.module)
-    if not compiled.names:
-        return segments.normalise(body)
-    return segments.normalise(compiled.render(variables.values_for(record, user, compiled.names)))
-
-
-def preview(record, body: str, user) -> Preview:
-    text = render_text(record, body, user)
+    if compiled.names:
+        values = variables.values_for(record, user, compiled.names, when)
+        text, empty = segments.normalise(compiled.render(values)), compiled.empty(values)
+    else:
+        text, empty = segments.normalise(body), []
     measure = segments.measure(text)
-    return Preview(text, measure.encoding, measure.segments)
+    return Preview(text, measure.encoding, measure.segments, empty)

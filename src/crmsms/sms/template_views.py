@@ -3,6 +3,7 @@ editor's live preview, shared by the message and template forms."""
 
 from django import forms
 from django.contrib import messages
+from django.db.models import Count
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -15,20 +16,34 @@ from .forms import MAX_CHARACTERS, clean_text, placeholder_errors
 from .models import SmsTemplate
 
 COLUMNS = [Column("name", "Name", "name"), Column("module", "Based on", "module"),
-           Column("text", "Message"), Column("updated", "Changed", "updated_at")]
+           Column("text", "Message"), Column("used", "Used", "used"), Column("updated", "Changed", "updated_at")]
 
 
 class TemplateForm(forms.ModelForm):
+    module = forms.ChoiceField(label="Based on", choices=list(variables.MODULES.items()), widget=forms.RadioSelect,
+                               error_messages={"required": "Based on: choose Contacts or Accounts.",
+                                               "invalid_choice": "Based on: choose Contacts or Accounts."})
+    # When the editor was opened: saving over a change made since (another tab, someone
+    # else) is refused instead of silently undoing it.
+    loaded_at = forms.CharField(widget=forms.HiddenInput, required=False)
+
     class Meta:
         model = SmsTemplate
         fields = ["name", "module", "body"]
-        widgets = {"module": forms.RadioSelect, "body": forms.Textarea(attrs={"rows": 6})}
+        widgets = {"body": forms.Textarea(attrs={"rows": 6})}
         error_messages = {"name": {"unique": "Name: another template already has this name."}}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["loaded_at"].initial = self.instance.updated_at.isoformat()
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
         if not name:
             raise forms.ValidationError("Name: enter a name.", code="required")
+        if SmsTemplate.objects.filter(name__iexact=name).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError("Name: another template already has this name.", code="unique")
         return name
 
     def clean_body(self):
@@ -36,6 +51,11 @@ class TemplateForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        loaded_at = data.get("loaded_at")
+        if self.instance.pk and loaded_at and loaded_at != self.instance.updated_at.isoformat():
+            raise forms.ValidationError(
+                "This template was changed since you opened it (in another tab or by someone else). "
+                "Open it again to see the current text, then make your change.", code="conflict")
         body, module = data.get("body"), data.get("module")
         if body and module:
             problems = placeholders.problems(body, module)
@@ -51,19 +71,25 @@ def editor_context(module: str | None) -> dict:
 
 
 def template_list(request):
-    context = listing(request, SmsTemplate.objects.all(), search=["name", "body"], columns=COLUMNS,
-                      default_sort="name")
-    return render(request, "sms/template_list.html", context)
+    qs = SmsTemplate.objects.annotate(used=Count("messages"))
+    module = request.GET.get("module", "")
+    if module in variables.MODULES:
+        qs = qs.filter(module=module)
+    context = listing(request, qs, search=["name", "body"], columns=COLUMNS, default_sort="name")
+    return render(request, "sms/template_list.html", {**context, "module": module, "modules": variables.MODULES})
 
 
 def template_detail(request, pk: int):
     template = get_object_or_404(SmsTemplate, pk=pk)
     used = template.messages.select_related("contact", "account").order_by("-id")
+    try:
+        compiled = placeholders.compile(template.body, template.module)
+    except placeholders.PlaceholderError:  # saved before a variable left the registry
+        compiled = None
     return render(request, "sms/template_detail.html", {
         "template": template, "sms_messages": used[:20], "used_count": used.count(),
-        "measure": segments.measure(template.body),
-        "variables_used": sorted(placeholders.compile(template.body, template.module).names)
-        if not placeholders.problems(template.body, template.module) else [],
+        "measure": segments.measure(compiled.literal if compiled else template.body),
+        "variables_used": sorted(compiled.names) if compiled else [],
     })
 
 
@@ -81,6 +107,18 @@ def template_edit(request, pk: int | None = None):
         return redirect(template)
     module = form["module"].value() or variables.CONTACTS
     return render(request, "sms/template_form.html", {"form": form, "template": template, **editor_context(module)})
+
+
+@require_POST
+def template_duplicate(request, pk: int):
+    original = get_object_or_404(SmsTemplate, pk=pk)
+    name, n = f"{original.name} (copy)", 2
+    while SmsTemplate.objects.filter(name__iexact=name).exists():
+        name, n = f"{original.name} (copy {n})", n + 1
+    copy = SmsTemplate.objects.create(name=name[:100], module=original.module, body=original.body,
+                                      created_by=request.user)
+    messages.success(request, f"Created “{copy}”: rename it and change what you need.")
+    return redirect("sms:template_edit", copy.pk)
 
 
 @require_http_methods(["GET", "POST"])
@@ -114,4 +152,4 @@ def preview(request):
     record = get_object_or_404(MODULES[module].model, pk=int(record_id))
     result = rendering.preview(record, body, request.user)
     return JsonResponse({"problems": [], "text": result.text, "encoding": result.encoding, "segments": result.segments,
-                         "characters": len(result.text)})
+                         "characters": len(result.text), "empty": result.empty})

@@ -10,6 +10,7 @@ urlpatterns = [
     path("templates/<int:pk>/", template_views.template_detail, name="template_detail"),
     path("templates/<int:pk>/edit/", template_views.template_edit, name="template_edit"),
     path("templates/<int:pk>/delete/", template_views.template_delete, name="template_delete"),
+    path("templates/<int:pk>/duplicate/", template_views.template_duplicate, name="template_duplicate"),
     path("sms/preview/", template_views.preview, name="preview"),
     path("sms/", views.message_list, name="messages"),
     path("sms/<int:pk>/", views.message_detail, name="message_detail"),

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from django.conf import settings
 from django.utils import timezone
 
 from crmsms.crm import phones
@@ -32,6 +33,11 @@ class Variable:
         return "{{ " + self.name + " }}"
 
 
+def _date(when) -> str:
+    day = timezone.localdate(when) if when is not None else timezone.localdate()
+    return day.strftime(settings.CRMSMS_DATE_FORMAT)
+
+
 def _text(value) -> str:
     return "" if value is None else str(value)
 
@@ -39,7 +45,8 @@ def _text(value) -> str:
 _SENDER = [
     Variable("user.first_name", "Sender: first name", lambda record, user: _text(user and user.first_name)),
     Variable("user.last_name", "Sender: last name", lambda record, user: _text(user and user.last_name)),
-    Variable("today", "Today's date", lambda record, user: timezone.localdate().isoformat()),
+    # The day the message leaves (its sending date), as people write it.
+    Variable("today", "Date of sending", lambda record, user, when=None: _date(when)),
 ]
 
 REGISTRY: dict[str, list[Variable]] = {
@@ -69,8 +76,13 @@ BY_NAME: dict[str, dict[str, Variable]] = {module: {v.name: v for v in vs} for m
 NAMES: dict[str, frozenset[str]] = {module: frozenset(by_name) for module, by_name in BY_NAME.items()}
 
 
-def values_for(record, user, names: frozenset[str] | None = None) -> dict[str, str]:
+def values_for(record, user, names: frozenset[str] | None = None, when=None) -> dict[str, str]:
     """The flat mapping a text is rendered from, for one recipient: every variable of its
-    module, or only `names` (what a compiled text uses: formatting a phone number costs)."""
+    module, or only `names` (what a compiled text uses: formatting a phone number costs).
+    `when` is the sending date, for `today`."""
     by_name = BY_NAME[record.module]
-    return {name: by_name[name].value(record, user) for name in (by_name if names is None else names)}
+    values = {name: by_name[name].value(record, user) for name in (by_name if names is None else names)
+              if name != "today"}
+    if names is None or "today" in names:
+        values["today"] = _date(when)
+    return values

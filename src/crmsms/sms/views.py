@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from crmsms.crm.views import MODULES
 from crmsms.web.listing import Column, listing
 
-from . import compose, eligibility, states
+from . import compose, eligibility, rendering, states
 from .forms import MessageForm
 from .models import SmsMessage
 from .template_views import editor_context
@@ -29,6 +29,9 @@ def message_list(request):
     status = request.GET.get("status", "")
     if status in states.LABELS:
         qs = qs.filter(status=status)
+    template = request.GET.get("template", "")
+    if template.isdigit():
+        qs = qs.filter(template_id=int(template))
     context = listing(request, qs, search=["body", "recipient_name"], phone_fields=["to_number"],
                       columns=COLUMNS, default_sort="-send_at")
     return render(request, "sms/message_list.html", {
@@ -37,7 +40,11 @@ def message_list(request):
 
 
 def message_detail(request, pk: int):
-    message = get_object_or_404(SmsMessage.objects.select_related("contact", "account", "created_by"), pk=pk)
+    message = get_object_or_404(SmsMessage.objects.select_related("contact", "account", "created_by", "template"), pk=pk)
+    if message.is_editable and message.record is not None:
+        # A draft's text follows its record until it is queued: show it as it would leave now.
+        fresh = rendering.preview(message.record, message.body, request.user, when=message.send_at)
+        message.text, message.encoding, message.segments = fresh.text, fresh.encoding, fresh.segments
     return render(request, "sms/message_detail.html", {
         "message": message, "events": message.events.all(),
     })
@@ -68,7 +75,12 @@ def message_create(request, module: str, pk: int):
                                              idempotency_key=key)
         except IntegrityError:  # the twin request won the race
             return redirect(record)
-        messages.success(request, f"SMS {message.status_label.lower()}.")
+        if message.status == states.DRAFT:
+            messages.success(request, "Draft saved.")
+        elif message.send_at > timezone.now():
+            messages.success(request, f"SMS to be sent on {timezone.localtime(message.send_at):%d/%m/%Y at %H:%M}.")
+        else:
+            messages.success(request, "SMS on its way.")
         return redirect(record)
     return _render_form(request, form, record)
 
@@ -87,7 +99,7 @@ def message_edit(request, pk: int):
         data = form.cleaned_data
         try:
             compose.update_draft(message, version=data["version"], body=data["body"], send_at=data["send_at"],
-                                 status=data["status"], user=request.user)
+                                 status=data["status"], user=request.user, template=data["template"])
         except compose.EditConflict as conflict:
             form.add_error(None, str(conflict))
             # What is there now, so the user can compare it with what they typed.
@@ -111,7 +123,8 @@ def message_send(request, pk: int):
     else:
         try:
             compose.update_draft(message, version=message.version, body=form.cleaned_data["body"],
-                                 send_at=form.cleaned_data["send_at"], status=states.TO_SEND, user=request.user)
+                                 send_at=form.cleaned_data["send_at"], status=states.TO_SEND, user=request.user,
+                                 template=message.template)
         except compose.EditConflict as conflict:
             messages.error(request, str(conflict))
         else:

@@ -7,6 +7,7 @@ from django.db import transaction
 
 from crmsms.crm.forms import AccountForm, ContactForm
 from crmsms.crm.models import Account, Contact
+from crmsms.sms.models import SmsTemplate
 from crmsms.users.models import Profile
 
 ACCOUNTS = [
@@ -27,6 +28,18 @@ CONTACTS = [
      "phone_mobile": "", "sms_opt_in": True, "account": None},
     {"first_name": "Olivia", "last_name": "Smith", "title": "Partner", "email": "olivia@example.co.uk",
      "phone_mobile": "+44 7911 123456", "sms_opt_in": True, "account": None},
+]
+
+
+TEMPLATES = [
+    ("Order ready", "contacts",
+     'Bonjour {{ contact.first_name|default:"cher client" }}, votre commande est prete chez '
+     '{{ contact.account.name|default:"nous" }}. A bientot ! {{ user.first_name }}'),
+    ("Appointment reminder", "contacts",
+     'Hello {{ contact.first_name|default:"there" }}, a reminder of your appointment on {{ today }}. '
+     'Reply to this SMS to move it.'),
+    ("Opening hours", "accounts",
+     "{{ account.name }}: our shop in {{ account.billing_city }} is open from 9am to 7pm, Monday to Saturday."),
 ]
 
 
@@ -51,6 +64,8 @@ class Command(BaseCommand):
             if not Contact.objects.filter(first_name=data["first_name"], last_name=data["last_name"]).exists():
                 account = Account.objects.filter(name=data["account"]).first() if data["account"] else None
                 self._save(ContactForm, {**data, "account": account.pk if account else None})
+        for name, module, body in TEMPLATES:
+            SmsTemplate.objects.get_or_create(name=name, defaults={"module": module, "body": body, "created_by": user})
         self.stdout.write(f"Demo data ready: {Account.objects.count()} accounts, {Contact.objects.count()} contacts, "
                           "user demo / demo.")
 

@@ -5,27 +5,43 @@
   var BASIC = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
   var EXTENDED = "^{}\\[~]|€\f";
+  // Invisible spaces the server replaces by a plain one (DESIGN §5): they never cost UCS-2.
+  var INVISIBLE = /[\u00A0\u202F\u2007]/g;
   // Characters that look like GSM ones but force UCS-2 (they come from word processors).
   var LOOKALIKES = { "\u2019": "'", "\u2018": "'", "\u201C": '"', "\u201D": '"', "\u00AB": '"', "\u00BB": '"',
-    "\u2013": "-", "\u2014": "-", "\u2026": "...", "\u00A0": " ", "\u202F": " " };
+    "\u2013": "-", "\u2014": "-", "\u2026": "..." };
+  var PLACEHOLDER = /\{\{[^{}]*\}\}/g;
 
-  function measure(text) {
-    text = text.replace(/\r\n?/g, "\n"); // as the server stores it: one LF per line break
-    var septets = 0, chars = Array.from(text), forcing = [];
-    chars.forEach(function (c) {
-      if (BASIC.indexOf(c) >= 0) septets += 1;
-      else if (EXTENDED.indexOf(c) >= 0) septets += 2;
-      else if (forcing.indexOf(c) < 0) forcing.push(c);
+  // Parts as the server counts them (smsutil): one part up to 160 septets / 70 UTF-16 units,
+  // else parts of 153 / 67 filled greedily, never splitting an escape (2 septets) or an
+  // emoji (2 units) across two parts.
+  function parts(costs, single, multi) {
+    var total = costs.reduce(function (a, b) { return a + b; }, 0);
+    if (total <= single) return costs.length ? 1 : 0;
+    var count = 1, used = 0;
+    costs.forEach(function (cost) {
+      if (used + cost > multi) { count += 1; used = 0; }
+      used += cost;
     });
-    if (!text.length) return { chars: 0, encoding: "GSM-7", parts: 0, forcing: [] };
-    if (!forcing.length) return { chars: chars.length, encoding: "GSM-7", parts: septets <= 160 ? 1 : Math.ceil(septets / 153), forcing: [] };
-    var units = text.length; // UTF-16 code units: an emoji counts 2
-    return { chars: chars.length, encoding: "UCS-2", parts: units <= 70 ? 1 : Math.ceil(units / 67), forcing: forcing };
+    return count;
   }
 
-  function describe(c) {
-    if (c === "\u00A0" || c === "\u202F") return "non-breaking space";
-    return c;
+  function measure(text) {
+    text = text.replace(/\r\n?/g, "\n").replace(INVISIBLE, " "); // as the server stores it
+    var chars = Array.from(text), forcing = [];
+    var septets = chars.map(function (c) {
+      if (BASIC.indexOf(c) >= 0) return 1;
+      if (EXTENDED.indexOf(c) >= 0) return 2;
+      if (forcing.indexOf(c) < 0) forcing.push(c);
+      return 0;
+    });
+    if (!forcing.length) return { chars: chars.length, encoding: "GSM-7", parts: parts(septets, 160, 153), forcing: [] };
+    var units = chars.map(function (c) { return c.length; });
+    return { chars: chars.length, encoding: "UCS-2", parts: parts(units, 70, 67), forcing: forcing };
+  }
+
+  function figures(chars, max, encoding, count) {
+    return chars + " / " + max + " characters · " + encoding + " · " + count + " part" + (count === 1 ? "" : "s");
   }
 
   document.querySelectorAll("[data-editor]").forEach(function (editor) {
@@ -38,20 +54,27 @@
     var problems = editor.querySelector("[data-problems]");
     var preview = editor.querySelector("[data-preview]");
     var module = editor.getAttribute("data-module");
+    var hasRecord = !!editor.getAttribute("data-record");
+    var serverErrors = editor.querySelectorAll(".field > .error");
     var timer = null;
 
     function fieldList() {
       return editor.querySelector("select[data-fields-for='" + module + "']");
     }
 
-    function update() {
-      var m = measure(field.value);
-      counter.textContent = m.chars + " / " + max + " characters · " + m.encoding + " · " + m.parts + " part" + (m.parts === 1 ? "" : "s");
+    function update(edited) {
+      if (edited) serverErrors.forEach(function (e) { e.remove(); }); // stale once the text changes
+      // Variables are filled in later: count the text around them, and say so.
+      var literal = field.value.replace(PLACEHOLDER, "");
+      var m = measure(literal);
+      var hasVariables = literal !== field.value;
+      counter.textContent = figures(m.chars, max, m.encoding, m.parts) +
+        (hasVariables ? (hasRecord ? " before the variables are filled in" : " + the variables") : "");
       counter.classList.toggle("over", m.chars > max);
       ucs2.hidden = !m.forcing.length;
       if (m.forcing.length) {
         ucs2.querySelector("[data-ucs2-text]").textContent = "Sent as UCS-2 (70 characters a part instead of 160) because of: " +
-          m.forcing.map(describe).join(" ") + ".";
+          m.forcing.join(" ") + ".";
         replace.hidden = !m.forcing.some(function (c) { return c in LOOKALIKES; });
       }
       clearTimeout(timer);
@@ -68,18 +91,28 @@
         .then(function (r) { return r.json(); })
         .then(function (result) {
           problems.textContent = "";
-          (result.problems || []).forEach(function (p) {
-            var li = document.createElement("li");
-            li.textContent = p.message;
-            problems.appendChild(li);
-          });
-          if (!preview) return;
-          preview.hidden = !(result.text && !(result.problems || []).length);
-          if (!preview.hidden) {
-            preview.querySelector("[data-preview-text]").textContent = result.text;
-            preview.querySelector("[data-preview-meta]").textContent = result.characters + " characters · " +
-              result.encoding + " · " + result.segments + " part" + (result.segments === 1 ? "" : "s");
+          var found = result.problems || [];
+          if (!serverErrors.length || !document.contains(serverErrors[0])) {
+            found.forEach(function (p) {
+              var li = document.createElement("li");
+              li.textContent = p.message;
+              problems.appendChild(li);
+            });
           }
+          if (!preview) return;
+          preview.hidden = !(result.text && !found.length);
+          if (preview.hidden) return;
+          preview.querySelector("[data-preview-text]").textContent = result.text;
+          var over = result.characters > max;
+          var meta = figures(result.characters, max, result.encoding, result.segments) +
+            (over ? ": over the limit, it cannot be saved" : "");
+          if (result.empty && result.empty.length) meta += " · empty for this recipient: " + result.empty.join(", ");
+          var metaLine = preview.querySelector("[data-preview-meta]");
+          metaLine.textContent = meta;
+          metaLine.classList.toggle("error", over);
+          // For this recipient the preview is the truth: the counter shows its figures.
+          counter.textContent = figures(result.characters, max, result.encoding, result.segments) + " as it will leave";
+          counter.classList.toggle("over", over);
         })
         .catch(function () { /* the preview is a help; saving still validates everything */ });
     }
@@ -92,39 +125,45 @@
       field.focus();
       if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(placeholder).catch(function () {});
       editor.querySelector("[data-copied]").textContent = placeholder + " inserted";
-      update();
+      update(true);
     });
 
     replace.addEventListener("click", function () {
       var text = field.value;
       Object.keys(LOOKALIKES).forEach(function (c) { text = text.split(c).join(LOOKALIKES[c]); });
-      field.value = text;
-      update();
+      field.value = text.replace(INVISIBLE, " ");
+      update(true);
     });
 
-    // The template form: its field list follows « based on Contacts or Accounts ».
+    var templateSelect = form && form.querySelector("select[name=template]");
+    var chosenTemplate = templateSelect ? templateSelect.value : "";
+
     if (form) form.addEventListener("change", function (event) {
+      // The template form: its field list follows « based on Contacts or Accounts ».
       if (event.target.name === "module") {
         module = event.target.value;
         editor.querySelectorAll("select[data-fields-for]").forEach(function (s) {
           var mine = s.getAttribute("data-fields-for") === module;
           s.hidden = !mine; s.disabled = !mine;
         });
-        update();
+        update(true);
       }
-      if (event.target.name === "template") {
+      if (event.target === templateSelect) {
         var bodies = JSON.parse(document.getElementById("sms-template-bodies").textContent);
-        var body = bodies[event.target.value];
-        if (body !== undefined && (!field.value.trim() || field.value === body ||
-            window.confirm("Replace the text with the template's?"))) {
+        var body = bodies[templateSelect.value];
+        if (body === undefined) { chosenTemplate = templateSelect.value; return; }
+        if (!field.value.trim() || field.value === body || window.confirm("Replace the text with the template's?")) {
           field.value = body;
-          update();
+          chosenTemplate = templateSelect.value;
+          update(true);
+        } else {
+          templateSelect.value = chosenTemplate; // the text stays, and so does the template it came from
         }
       }
     });
 
-    field.addEventListener("input", update);
-    update();
+    field.addEventListener("input", function () { update(true); });
+    update(false);
   });
 
   // The submit button says what it will do: "Save draft" or "Save and send".
@@ -154,6 +193,10 @@
       form.dataset.submitted = "1";
     });
   });
+
+  // On a phone the module bar scrolls sideways: show the current module.
+  var current = document.querySelector(".modules [aria-current=page]");
+  if (current && current.scrollIntoView) current.scrollIntoView({ block: "nearest", inline: "center" });
 
   window.addEventListener("pageshow", function (event) {
     if (event.persisted) document.querySelectorAll("form[data-submitted]").forEach(function (f) { delete f.dataset.submitted; });
