@@ -24,7 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import eligibility, states
-from .models import SmsMessage
+from .models import SmsCampaign, SmsMessage
 from .providers import get_connector
 from .providers.base import ACCEPTED, AMBIGUOUS, FAILED, RETRY_LATER, Outcome, OutgoingSms
 from .transitions import Each, move, move_each
@@ -51,8 +51,10 @@ def claim_due(limit: int | None = None) -> tuple[str, list[int]]:
     token = uuid.uuid4().hex
     with transaction.atomic():
         ids = list(
-            SmsMessage.objects.select_for_update(skip_locked=True)
+            SmsMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=states.TO_SEND, due_at__lte=now)
+            # A paused or cancelled campaign's messages wait (or are cancelled): not sent.
+            .filter(Q(campaign__isnull=True) | Q(campaign__status__in=SmsCampaign.SENDABLE))
             .order_by("due_at", "id")
             .values_list("id", flat=True)[:limit]
         )

@@ -32,6 +32,74 @@ class SmsTemplate(models.Model):
         return reverse("sms:template_detail", args=[self.pk])
 
 
+class SmsCampaign(models.Model):
+    """One text sent to many contacts or accounts (the manual's SMS campaign). Its status
+    moves only through `campaigns.move_campaign`."""
+
+    DRAFT, GENERATE, GENERATING = "draft", "generate", "generating"
+    SCHEDULED, SENDING, COMPLETED = "scheduled", "sending", "completed"
+    PAUSED, CANCELLED = "paused", "cancelled"
+    STATUSES = [
+        (DRAFT, "Draft"), (GENERATE, "Generate all SMS Messages"), (GENERATING, "Generating"),
+        (SCHEDULED, "Scheduled"), (SENDING, "Sending"), (COMPLETED, "Completed"),
+        (PAUSED, "Paused"), (CANCELLED, "Cancelled"),
+    ]
+    SENDABLE = (SCHEDULED, SENDING)  # the dispatcher sends only these campaigns' messages
+
+    name = models.CharField(max_length=150)
+    send_at = models.DateTimeField("Date of dispatch")
+    module = models.CharField("Associated module", max_length=10, choices=list(variables.MODULES.items()))
+    template = models.ForeignKey(SmsTemplate, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="campaigns", verbose_name="Associated template")
+    # The template's text as it was when generation started: every message of the campaign
+    # is made from this one text, even if the template changes meanwhile.
+    body = models.TextField(blank=True)
+    status = models.CharField(max_length=12, choices=STATUSES, default=DRAFT)
+    # Generation progress: the last recipient id done, and the counts so far. Written with
+    # each batch of messages, in the same transaction, so a crash resumes exactly there.
+    cursor = models.BigIntegerField(default=0)
+    recipients_total = models.PositiveIntegerField(default=0)
+    generated = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    heartbeat = models.DateTimeField(null=True, blank=True)  # a generating worker is alive
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-send_at", "-id"]
+        indexes = [models.Index(fields=["status"], name="campaign_status_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("sms:campaign_detail", args=[self.pk])
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status == self.DRAFT
+
+
+class CampaignRecipient(models.Model):
+    campaign = models.ForeignKey(SmsCampaign, on_delete=models.CASCADE, related_name="recipients")
+    contact = models.ForeignKey("crm.Contact", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey("crm.Account", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "contact"], condition=Q(contact__isnull=False),
+                                    name="recipient_unique_contact"),
+            models.UniqueConstraint(fields=["campaign", "account"], condition=Q(account__isnull=False),
+                                    name="recipient_unique_account"),
+            models.CheckConstraint(condition=Q(contact__isnull=True, account__isnull=False)
+                                   | Q(contact__isnull=False, account__isnull=True), name="recipient_one_record"),
+        ]
+
+
 class SmsMessage(models.Model):
     # The record it is sent to: exactly one of the two while the record exists. When the
     # record is deleted the message stays (history), with the recipient's name and number
@@ -51,6 +119,8 @@ class SmsMessage(models.Model):
     body = models.TextField()
     text = models.TextField(blank=True)
     template = models.ForeignKey(SmsTemplate, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="messages")
+    campaign = models.ForeignKey(SmsCampaign, null=True, blank=True, on_delete=models.PROTECT,
                                  related_name="messages")
     encoding = models.CharField(max_length=10, blank=True)  # of `text`: "GSM-7" or "UCS-2"
     segments = models.PositiveSmallIntegerField(default=0)
@@ -101,6 +171,11 @@ class SmsMessage(models.Model):
                 condition=Q(provider_message_id__isnull=False),
                 name="sms_unique_provider_id",
             ),
+            # One message per (campaign, recipient): generating twice cannot send twice.
+            models.UniqueConstraint(fields=["campaign", "contact"], condition=Q(campaign__isnull=False),
+                                    name="sms_one_per_campaign_contact"),
+            models.UniqueConstraint(fields=["campaign", "account"], condition=Q(campaign__isnull=False),
+                                    name="sms_one_per_campaign_account"),
             models.UniqueConstraint(
                 fields=["created_by", "idempotency_key"],
                 condition=Q(idempotency_key__isnull=False),

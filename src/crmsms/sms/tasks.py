@@ -11,5 +11,12 @@ def dispatch_now() -> None:
 
 
 @db_task()
+def generate_campaign(campaign_id: int) -> None:
+    from . import campaigns
+
+    campaigns.generate(campaign_id)
+
+
+@db_task()
 def send_batch(token: str, ids: list[int]) -> None:
     dispatch.send_claimed(token, ids)

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from huey.contrib.djhuey import HUEY
 
-from crmsms.sms import dispatch
+from crmsms.sms import campaigns, dispatch
 from crmsms.sms.providers import get_connector
 
 log = logging.getLogger("crmsms.worker")
@@ -28,6 +28,7 @@ def dispatcher_loop(stop: threading.Event, interval: float) -> None:
     while not stop.is_set():
         try:
             close_old_connections()
+            campaigns.tick()
             dispatch.dispatch_once()
         except Exception:  # noqa: BLE001  the loop must survive a database restart; logged, retried
             log.exception("dispatcher pass failed; retrying in %.1fs", interval)

@@ -1,0 +1,176 @@
+"""Campaigns: recipients, the forecast, generation (resumable, no duplicates, no holes),
+sending through the dispatcher, pause, resume, cancel, completion."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from crmsms.crm.models import Account, Contact
+from crmsms.sms import campaigns, dispatch, states
+from crmsms.sms.models import SmsCampaign, SmsMessage, SmsTemplate
+from crmsms.sms.providers.memory import MemoryConnector
+
+pytestmark = pytest.mark.django_db
+C = SmsCampaign
+
+
+@pytest.fixture
+def template(user):
+    return SmsTemplate.objects.create(name="Promo", module="contacts",
+                                      body='Hi {{ contact.first_name|default:"there" }}, -20% this week!')
+
+
+@pytest.fixture
+def people(db):
+    return [
+        Contact.objects.create(first_name="Ok", last_name="1", phone_mobile="+33600000001", sms_opt_in=True),
+        Contact.objects.create(first_name="Ok", last_name="2", phone_mobile="+33600000002", sms_opt_in=True),
+        Contact.objects.create(first_name="NoOptIn", last_name="3", phone_mobile="+33600000003", sms_opt_in=False),
+        Contact.objects.create(first_name="NoNumber", last_name="4", phone_mobile="", sms_opt_in=True),
+        Contact.objects.create(first_name="Landline", last_name="5", phone_mobile="+33142685300", sms_opt_in=True),
+        Contact.objects.create(first_name="Dup", last_name="6", phone_mobile="+33600000001", sms_opt_in=True),
+    ]
+
+
+def make_campaign(user, template, people, send_at=None):
+    campaign = SmsCampaign.objects.create(name="Black Friday", module="contacts", template=template, created_by=user,
+                                          send_at=send_at or timezone.now())
+    campaigns.add_recipients(campaign, [p.pk for p in people])
+    return campaign
+
+
+def test_forecast_says_who_gets_a_message_and_why_not(user, template, people):
+    campaign = make_campaign(user, template, people)
+    result = campaigns.forecast(campaign)
+    assert result.messages == 2 and result.segments == 2
+    assert dict(result.skipped) == {"no_opt_in": 1, "no_number": 1, "not_mobile": 1, "duplicate_number": 1}
+
+
+def test_generate_then_send(user, template, people):
+    campaign = make_campaign(user, template, people)
+    campaigns.start_generation(campaign)  # the web request: only a status change
+    assert campaign.status == C.GENERATE and not campaign.messages.exists()
+    assert campaigns.generate(campaign.pk)  # the worker
+    campaign.refresh_from_db()
+    assert campaign.status == C.SENDING and (campaign.generated, campaign.skipped) == (2, 4)
+    assert campaign.messages.count() == 6
+    dup = campaign.messages.get(contact=people[5])
+    assert dup.status == states.SKIPPED and dup.error_code == "duplicate_number"
+    assert campaign.messages.get(contact=people[0]).text == "Hi Ok, -20% this week!"
+    dispatch.dispatch_once()
+    assert sorted(m.to for m in MemoryConnector.outbox) == ["+33600000001", "+33600000002"]
+    campaigns.tick()
+    campaign.refresh_from_db()
+    assert campaign.status == C.COMPLETED
+    assert campaigns.stats(campaign)["sent"] == 2 and campaigns.stats(campaign)["skipped"] == 4
+
+
+def test_generation_is_not_done_twice(user, template, people):
+    campaign = make_campaign(user, template, people)
+    campaigns.start_generation(campaign)
+    assert campaigns.generate(campaign.pk)
+    assert not campaigns.generate(campaign.pk)  # a second task, a second worker: nothing to take
+    assert campaign.messages.count() == 6
+    with pytest.raises(campaigns.CampaignError):
+        campaigns.start_generation(campaign)
+
+
+def test_interrupted_generation_resumes_without_duplicates_or_holes(user, template, monkeypatch):
+    many = Contact.objects.bulk_create(
+        Contact(first_name=f"P{i}", last_name="X", phone_mobile=f"+3361{i:07d}", sms_opt_in=True) for i in range(250))
+    campaign = make_campaign(user, template, many)
+    monkeypatch.setattr(campaigns, "BATCH", 100)
+    campaigns.start_generation(campaign)
+    real_render = campaigns._render
+    calls = {"n": 0}
+
+    def crash_in_the_third_batch(*args):
+        calls["n"] += 1
+        if calls["n"] == 231:
+            raise KeyboardInterrupt("worker killed")
+        return real_render(*args)
+
+    monkeypatch.setattr(campaigns, "_render", crash_in_the_third_batch)
+    with pytest.raises(KeyboardInterrupt):
+        campaigns.generate(campaign.pk)
+    monkeypatch.setattr(campaigns, "_render", real_render)
+    campaign.refresh_from_db()
+    assert campaign.status == C.GENERATING and campaign.messages.count() == 200
+    assert not campaigns.generate(campaign.pk)  # its heartbeat is fresh: someone may still be on it
+    SmsCampaign.objects.filter(pk=campaign.pk).update(heartbeat=timezone.now() - timedelta(minutes=5))
+    assert campaigns.generate(campaign.pk)
+    campaign.refresh_from_db()
+    assert campaign.status == C.SENDING and campaign.generated == 250
+    assert campaign.messages.count() == 250
+    assert campaign.messages.values("contact").distinct().count() == 250
+
+
+def test_pause_stops_sending_and_resume_continues(user, template, people):
+    campaign = make_campaign(user, template, people)
+    campaigns.start_generation(campaign)
+    campaigns.generate(campaign.pk)
+    campaigns.pause(campaign)
+    assert dispatch.dispatch_once() == 0 and MemoryConnector.outbox == []
+    campaigns.resume(campaign)
+    assert campaign.status == C.SENDING
+    dispatch.dispatch_once()
+    assert len(MemoryConnector.outbox) == 2
+
+
+def test_cancel_marks_unsent_messages_cancelled(user, template, people):
+    campaign = make_campaign(user, template, people, send_at=timezone.now() + timedelta(days=1))
+    campaigns.start_generation(campaign)
+    campaigns.generate(campaign.pk)
+    campaign.refresh_from_db()
+    assert campaign.status == C.SCHEDULED
+    assert campaigns.cancel(campaign, user) == 2
+    assert campaigns.stats(campaign)["cancelled"] == 2
+    with pytest.raises(campaigns.CampaignError):
+        campaigns.resume(campaign)
+
+
+def test_scheduled_campaign_starts_at_its_date(user, template, people):
+    campaign = make_campaign(user, template, people, send_at=timezone.now() + timedelta(hours=1))
+    campaigns.start_generation(campaign)
+    campaigns.generate(campaign.pk)
+    assert dispatch.dispatch_once() == 0
+    SmsCampaign.objects.filter(pk=campaign.pk).update(send_at=timezone.now())
+    campaign.messages.update(due_at=timezone.now())
+    campaigns.tick()
+    campaign.refresh_from_db()
+    assert campaign.status == C.SENDING
+    assert dispatch.dispatch_once() == 2
+
+
+def test_recipients_only_change_in_draft(user, template, people):
+    campaign = make_campaign(user, template, people[:2])
+    assert campaigns.add_recipients(campaign, [people[0].pk, people[2].pk, 999999]) == 1
+    assert campaigns.remove_recipients(campaign, [people[2].pk]) == 1
+    campaigns.start_generation(campaign)
+    with pytest.raises(campaigns.CampaignError):
+        campaigns.add_recipients(campaign, [people[3].pk])
+
+
+def test_generation_needs_a_template_of_the_module_and_recipients(user, people):
+    campaign = SmsCampaign.objects.create(name="X", module="contacts", send_at=timezone.now(), created_by=user)
+    with pytest.raises(campaigns.CampaignError, match="template"):
+        campaigns.start_generation(campaign)
+    campaign.template = SmsTemplate.objects.create(name="A", module="accounts", body="Hi")
+    with pytest.raises(campaigns.CampaignError, match="another module"):
+        campaigns.start_generation(campaign)
+    campaign.template = SmsTemplate.objects.create(name="C", module="contacts", body="Hi")
+    with pytest.raises(campaigns.CampaignError, match="recipients"):
+        campaigns.start_generation(campaign)
+
+
+def test_accounts_campaign(user):
+    shop = Account.objects.create(name="Shop", phone_office="+33611223344", sms_opt_in=True)
+    template = SmsTemplate.objects.create(name="Hours", module="accounts", body="{{ account.name }} opens at 9")
+    campaign = SmsCampaign.objects.create(name="Hours", module="accounts", template=template, send_at=timezone.now(),
+                                          created_by=user)
+    campaigns.add_recipients(campaign, [shop.pk])
+    campaigns.start_generation(campaign)
+    campaigns.generate(campaign.pk)
+    dispatch.dispatch_once()
+    assert [m.body for m in MemoryConnector.outbox] == ["Shop opens at 9"]
