@@ -12,7 +12,6 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("preferences/", users.preferences, name="preferences"),
-    path("campaigns/", web.coming, {"module": "SMS Campaigns"}, name="campaigns"),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("", include("crmsms.crm.urls")),

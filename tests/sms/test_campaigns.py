@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from crmsms.crm.models import Account, Contact
 from crmsms.sms import campaigns, dispatch, states
-from crmsms.sms.models import SmsCampaign, SmsMessage, SmsTemplate
+from crmsms.sms.models import SmsCampaign, SmsTemplate
 from crmsms.sms.providers.memory import MemoryConnector
 
 pytestmark = pytest.mark.django_db

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from crmsms.sms import eligibility, states
+from crmsms.sms.models import SmsCampaign
 
 from ..web.listing import Column, listing
 from .forms import AccountForm, ContactForm
@@ -71,8 +72,14 @@ def record_detail(request, module: str, pk: int):
     mod = MODULES[module]
     record = get_object_or_404(mod.queryset(), pk=pk)
     sms = record.sms_messages.all()[:50]
+    # The campaigns it was part of, with the status of its message in each; and the draft
+    # campaigns it is a recipient of (no message yet).
+    campaign_messages = record.sms_messages.filter(campaign__isnull=False).select_related("campaign")[:20]
+    draft_campaigns = SmsCampaign.objects.filter(
+        status=SmsCampaign.DRAFT, **{f"recipients__{mod.singular}": record})[:20]
     return render(request, f"crm/{mod.singular}_detail.html", {
         "module": mod, "record": record, "sms_messages": sms,
+        "campaign_messages": campaign_messages, "draft_campaigns": draft_campaigns,
         "refusal": eligibility.check(record),
         "sms_total": record.sms_messages.count(),
         # While a message is on its way, the sub-panel refreshes itself (see app.js).

@@ -1,10 +1,17 @@
 from django.urls import path
 
-from . import template_views, views
+from . import campaign_views, template_views, views
 
 app_name = "sms"
 
 urlpatterns = [
+    path("campaigns/", campaign_views.campaign_list, name="campaigns"),
+    path("campaigns/new/", campaign_views.campaign_edit, name="campaign_create"),
+    path("campaigns/<int:pk>/", campaign_views.campaign_detail, name="campaign_detail"),
+    path("campaigns/<int:pk>/edit/", campaign_views.campaign_edit, name="campaign_edit"),
+    path("campaigns/<int:pk>/delete/", campaign_views.campaign_delete, name="campaign_delete"),
+    path("campaigns/<int:pk>/recipients/", campaign_views.campaign_recipients, name="campaign_recipients"),
+    path("campaigns/<int:pk>/action/", campaign_views.campaign_action, name="campaign_action"),
     path("templates/", template_views.template_list, name="templates"),
     path("templates/new/", template_views.template_edit, name="template_create"),
     path("templates/<int:pk>/", template_views.template_detail, name="template_detail"),

@@ -33,6 +33,3 @@ def home(request):
         "recent": SmsMessage.objects.select_related("contact", "account").order_by("-updated_at", "-id")[:10],
     })
 
-
-def coming(request, module: str):
-    return render(request, "web/coming.html", {"module": module})

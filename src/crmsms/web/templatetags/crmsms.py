@@ -20,3 +20,8 @@ def phone(e164: str) -> str:
 @register.filter
 def get(mapping: dict, key):
     return mapping.get(key)
+
+
+@register.simple_tag
+def campaign_badge(campaign):
+    return format_html('<span class="badge badge-c-{}">{}</span>', campaign.status, campaign.get_status_display())

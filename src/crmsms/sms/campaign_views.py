@@ -1,0 +1,184 @@
+"""SMS Campaigns module: list, create, edit (while Draft), the campaign page (recipients,
+forecast, progress, statistics, messages) and its actions."""
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from crmsms.crm.views import MODULES
+from crmsms.web.listing import Column, listing, search_filter
+
+from . import campaigns, states, variables
+from .forms import SendAtField
+from .models import SmsCampaign, SmsTemplate
+
+C = SmsCampaign
+COLUMNS = [Column("name", "Name", "name"), Column("status", "Status", "status"),
+           Column("send_at", "Date of dispatch", "send_at"), Column("module", "Module", "module"),
+           Column("template", "Template", "template__name")]
+
+
+class CampaignForm(forms.ModelForm):
+    module = forms.ChoiceField(label="Associated module", choices=list(variables.MODULES.items()),
+                               widget=forms.RadioSelect,
+                               error_messages={"required": "Associated module: choose Contacts or Accounts."})
+    send_at = SendAtField(label="Date of dispatch",
+                          widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+                          help_text="In your time zone. In the past: sent as soon as generated.",
+                          error_messages={"required": "Date of dispatch: enter a date and a time.",
+                                          "invalid": "Date of dispatch: enter a date and a time."})
+
+    class Meta:
+        model = SmsCampaign
+        fields = ["name", "send_at", "module", "template"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["template"].queryset = SmsTemplate.objects.order_by("module", "name")
+        self.fields["template"].required = False
+        self.fields["template"].label_from_instance = lambda t: f"{t.name} ({t.get_module_display()})"
+        if self.instance.pk and self.instance.recipients.exists():
+            # The recipients are records of the module: changing it would orphan them.
+            self.fields["module"].disabled = True
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("Name: enter a name.", code="required")
+        return name
+
+    def clean(self):
+        data = super().clean()
+        template, module = data.get("template"), data.get("module")
+        if template and module and template.module != module:
+            self.add_error("template", forms.ValidationError(
+                f"Associated template: “{template}” is based on {template.get_module_display()}, "
+                f"not {variables.MODULES[module]}.", code="module"))
+        return data
+
+
+def campaign_list(request):
+    qs = SmsCampaign.objects.select_related("template")
+    status = request.GET.get("status", "")
+    if status in dict(C.STATUSES):
+        qs = qs.filter(status=status)
+    context = listing(request, qs, search=["name"], columns=COLUMNS, default_sort="-send_at")
+    return render(request, "sms/campaign_list.html", {**context, "status": status, "statuses": C.STATUSES})
+
+
+@require_http_methods(["GET", "POST"])
+def campaign_edit(request, pk: int | None = None):
+    campaign = get_object_or_404(SmsCampaign, pk=pk) if pk else None
+    if campaign and not campaign.is_editable:
+        messages.error(request, f"This campaign is {campaign.get_status_display()}: only a Draft can be edited.")
+        return redirect(campaign)
+    initial = {} if campaign else {"module": variables.CONTACTS,
+                                   "send_at": timezone.localtime().replace(second=0, microsecond=0)}
+    form = CampaignForm(request.POST or None, instance=campaign, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        campaign = form.save(commit=False)
+        if campaign.created_by_id is None:
+            campaign.created_by = request.user
+        campaign.save()
+        messages.success(request, f"Saved campaign “{campaign}”." + ("" if campaign.recipients.exists()
+                                                                      else " Now add its recipients."))
+        return redirect(campaign)
+    return render(request, "sms/campaign_form.html", {"form": form, "campaign": campaign})
+
+
+def campaign_detail(request, pk: int):
+    campaign = get_object_or_404(SmsCampaign.objects.select_related("template", "created_by"), pk=pk)
+    module = MODULES[campaign.module]
+    field_name = campaigns.record_field(campaign.module)
+    recipients = campaign.recipients.select_related(field_name).order_by("-id")
+    recipient_page = Paginator(recipients, 25).get_page(request.GET.get("rpage"))
+    context = {
+        "campaign": campaign, "module": module, "recipient_page": recipient_page,
+        "recipient_count": recipient_page.paginator.count, "field_name": field_name,
+    }
+    if campaign.is_editable:
+        context["forecast"] = campaigns.forecast(campaign)
+        pick = request.GET.get("pick", "").strip()
+        if pick:
+            found = module.model.objects.filter(search_filter(pick, module.search, module.phone_fields))
+            context.update(pick=pick, pick_count=found.count(), picked=found.order_by(*module.model._meta.ordering)[:25])
+    else:
+        counts = campaigns.stats(campaign)
+        status_filter = request.GET.get("status", "")
+        sms = campaign.messages.select_related("contact", "account").order_by("id")
+        if status_filter in states.LABELS:
+            sms = sms.filter(status=status_filter)
+        done = counts["delivered"] + counts["undelivered"]
+        context.update(
+            counts=[(s, label, counts[s]) for s, label in states.CHOICES if counts[s]],
+            total=sum(counts.values()), status_filter=status_filter,
+            delivered_ratio=(counts["delivered"] / done) if done else None,
+            sms_page=Paginator(sms, 25).get_page(request.GET.get("page")),
+            progress=(100 * (campaign.generated + campaign.skipped) // campaign.recipients_total)
+            if campaign.recipients_total else 0,
+        )
+    return render(request, "sms/campaign_detail.html", context)
+
+
+@require_POST
+def campaign_recipients(request, pk: int):
+    """Add the ticked records, or every record matching a search; or remove ticked ones."""
+    campaign = get_object_or_404(SmsCampaign, pk=pk)
+    module = MODULES[campaign.module]
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    try:
+        if request.POST.get("action") == "remove":
+            removed = campaigns.remove_recipients(campaign, ids)
+            messages.success(request, f"Removed {removed} recipient{'s' if removed != 1 else ''}.")
+        else:
+            if request.POST.get("all_matching"):
+                query = request.POST.get("pick", "").strip()
+                ids = module.model.objects.filter(search_filter(query, module.search, module.phone_fields)) \
+                    .values_list("pk", flat=True)
+            added = campaigns.add_recipients(campaign, ids)
+            messages.success(request, f"Added {added} recipient{'s' if added != 1 else ''}."
+                             + ("" if added or not ids else " They were already in the campaign."))
+    except campaigns.CampaignError as error:
+        messages.error(request, str(error))
+    return redirect(campaign)
+
+
+@require_POST
+def campaign_action(request, pk: int):
+    campaign = get_object_or_404(SmsCampaign.objects.select_related("template"), pk=pk)
+    action = request.POST.get("action")
+    try:
+        if action == "generate":
+            campaigns.start_generation(campaign)
+            messages.success(request, "Generating the SMS Messages: the scheduled tasks are on it.")
+        elif action == "pause":
+            campaigns.pause(campaign)
+            messages.success(request, "Campaign paused: no new SMS leaves until you resume it.")
+        elif action == "resume":
+            campaigns.resume(campaign)
+            messages.success(request, "Campaign resumed.")
+        elif action == "cancel":
+            n = campaigns.cancel(campaign, request.user)
+            messages.success(request, f"Campaign cancelled: {n} SMS not sent yet were cancelled.")
+        else:
+            messages.error(request, "Unknown action.")
+    except campaigns.CampaignError as error:
+        messages.error(request, str(error))
+    return redirect(campaign)
+
+
+@require_http_methods(["GET", "POST"])
+def campaign_delete(request, pk: int):
+    campaign = get_object_or_404(SmsCampaign, pk=pk)
+    if not campaign.is_editable:
+        messages.error(request, "Only a Draft campaign can be deleted; cancel it instead.")
+        return redirect(campaign)
+    if request.method == "POST":
+        name = str(campaign)
+        campaign.delete()
+        messages.success(request, f"Deleted campaign “{name}”.")
+        return redirect("sms:campaigns")
+    return render(request, "sms/campaign_delete.html", {"campaign": campaign})

@@ -1,0 +1,108 @@
+"""The SMS Campaigns module, as the manual walks through it."""
+
+import pytest
+from django.utils import timezone
+
+from crmsms.crm.models import Contact
+from crmsms.sms import campaigns
+from crmsms.sms.models import SmsCampaign, SmsTemplate
+from crmsms.sms.providers.memory import MemoryConnector
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def template(db):
+    return SmsTemplate.objects.create(name="Promo", module="contacts", body="Hi {{ contact.first_name }}!")
+
+
+def local_now():
+    return timezone.localtime(timezone.now(), timezone=__import__("zoneinfo").ZoneInfo("Europe/Paris")) \
+        .strftime("%Y-%m-%dT%H:%M")
+
+
+def test_the_manuals_walk_through(web, template, contact, django_capture_on_commit_callbacks):
+    Contact.objects.create(first_name="Lucas", last_name="Petit", phone_mobile="+33698765432", sms_opt_in=False)
+    # Create: name, date of dispatch, module, template; it stays a Draft.
+    response = web.post("/campaigns/new/", {"name": "Black Friday", "send_at": local_now(), "module": "contacts",
+                                            "template": template.pk})
+    campaign = SmsCampaign.objects.get()
+    assert response["Location"] == f"/campaigns/{campaign.pk}/" and campaign.status == "draft"
+    # Recipients: find, tick, add; and add all matching a search.
+    page = web.get(f"/campaigns/{campaign.pk}/", {"pick": "bernard"}).content.decode()
+    assert "Camille Bernard" in page and "Lucas" not in page
+    web.post(f"/campaigns/{campaign.pk}/recipients/", {"ids": [contact.pk], "action": "add"})
+    web.post(f"/campaigns/{campaign.pk}/recipients/", {"pick": "Lucas", "all_matching": "1"})
+    assert campaign.recipients.count() == 2
+    page = web.get(f"/campaigns/{campaign.pk}/").content.decode()
+    assert "<b>1</b> SMS will be generated" in page and "No opt-in: 1" in page
+    # « Generate all SMS Messages »: the worker generates, the dispatcher sends.
+    with django_capture_on_commit_callbacks(execute=True):
+        web.post(f"/campaigns/{campaign.pk}/action/", {"action": "generate"})
+    campaign.refresh_from_db()
+    assert campaign.status == "sending" and campaign.messages.count() == 2
+    assert [m.body for m in MemoryConnector.outbox] == ["Hi Camille!"]
+    page = web.get(f"/campaigns/{campaign.pk}/").content.decode()
+    assert "Statistics" in page and "badge-sent" in page and "badge-skipped" in page
+    filtered = web.get(f"/campaigns/{campaign.pk}/", {"status": "skipped"}).content.decode()
+    assert "Lucas Petit" in filtered and "Hi Camille!" not in filtered
+    # The contact's page lists the campaign with the status of its message.
+    assert "Black Friday" in web.get(f"/contacts/{contact.pk}/").content.decode()
+
+
+def test_a_campaign_is_only_edited_while_draft(web, template, contact):
+    campaign = SmsCampaign.objects.create(name="X", module="contacts", template=template, send_at=timezone.now())
+    campaigns.add_recipients(campaign, [contact.pk])
+    campaigns.start_generation(campaign)
+    response = web.get(f"/campaigns/{campaign.pk}/edit/", follow=True)
+    assert "only a Draft can be edited" in response.content.decode()
+    refused = web.post(f"/campaigns/{campaign.pk}/recipients/", {"ids": [contact.pk], "action": "remove"}, follow=True)
+    assert "Recipients can only change while the campaign is a Draft." in refused.content.decode()
+
+
+def test_template_of_another_module_is_refused(web):
+    accounts_template = SmsTemplate.objects.create(name="A", module="accounts", body="x")
+    response = web.post("/campaigns/new/", {"name": "X", "send_at": local_now(), "module": "contacts",
+                                            "template": accounts_template.pk})
+    assert "is based on Accounts, not Contacts" in response.content.decode()
+    assert not SmsCampaign.objects.exists()
+
+
+def test_generate_without_recipients_says_why(web, template):
+    campaign = SmsCampaign.objects.create(name="X", module="contacts", template=template, send_at=timezone.now())
+    page = web.post(f"/campaigns/{campaign.pk}/action/", {"action": "generate"}, follow=True).content.decode()
+    assert "Add recipients before generating." in page
+    campaign.refresh_from_db()
+    assert campaign.status == "draft"
+
+
+def test_pause_and_cancel_from_the_page(web, template, contact):
+    campaign = SmsCampaign.objects.create(name="X", module="contacts", template=template,
+                                          send_at=timezone.now() + timezone.timedelta(days=1))
+    campaigns.add_recipients(campaign, [contact.pk])
+    campaigns.start_generation(campaign)
+    campaigns.generate(campaign.pk)
+    web.post(f"/campaigns/{campaign.pk}/action/", {"action": "pause"})
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
+    page = web.post(f"/campaigns/{campaign.pk}/action/", {"action": "cancel"}, follow=True).content.decode()
+    assert "1 SMS not sent yet were cancelled" in page
+
+
+def test_campaign_list_filters_by_status(web, template):
+    SmsCampaign.objects.create(name="Spring", module="contacts", template=template, send_at=timezone.now())
+    SmsCampaign.objects.create(name="Autumn", module="contacts", template=template, send_at=timezone.now(),
+                               status="completed")
+    page = web.get("/campaigns/", {"status": "completed"}).content.decode()
+    assert "Autumn" in page and "Spring" not in page
+
+
+def test_campaign_page_queries_do_not_grow_with_messages(web, template, django_assert_max_num_queries):
+    people = Contact.objects.bulk_create(
+        Contact(first_name=f"P{i}", last_name="X", phone_mobile=f"+3361{i:07d}", sms_opt_in=True) for i in range(120))
+    campaign = SmsCampaign.objects.create(name="Big", module="contacts", template=template, send_at=timezone.now())
+    campaigns.add_recipients(campaign, [p.pk for p in people])
+    campaigns.start_generation(campaign)
+    campaigns.generate(campaign.pk)
+    with django_assert_max_num_queries(15):
+        assert web.get(f"/campaigns/{campaign.pk}/").status_code == 200
