@@ -75,3 +75,16 @@ def test_patch_a_draft_onto_a_template(api, contact):
     patched = api.patch(f"/api/v1/messages/{mid}", {"template_id": tid})
     assert patched.status_code == 200
     assert (patched.json()["template_id"], patched.json()["text"]) == (tid, "T Bernard")
+
+
+def test_a_draft_keeps_its_template_through_unrelated_changes(api, contact):
+    tid = api.post("/api/v1/templates", {"name": "T", "module": "contacts", "body": "Hi {{ contact.last_name }}"}).json()["id"]
+    mid = api.post("/api/v1/messages", {"contact_id": contact.pk, "template_id": tid}).json()["id"]
+    patched = api.patch(f"/api/v1/messages/{mid}", {"body": "Hello {{ contact.last_name }}"})
+    assert patched.status_code == 200 and patched.json()["template_id"] == tid
+
+
+def test_preview_with_a_sending_day(api, contact):
+    tid = api.post("/api/v1/templates", {"name": "D", "module": "contacts", "body": "Le {{ today }}"}).json()["id"]
+    result = api.post(f"/api/v1/templates/{tid}/preview", {"contact_id": contact.pk, "send_at": "2027-03-02T09:00:00+01:00"})
+    assert result.json()["text"] == "Le 02/03/2027"

@@ -133,6 +133,9 @@ def test_a_template_of_the_other_module_is_not_offered(web, contact):
 
 
 def test_today_is_the_sending_day_written_as_people_do(web, contact):
+    preview = web.post("/sms/preview/", {"module": "contacts", "record": contact.pk, "body": "See you {{ today }}",
+                                         "send_at": "2027-01-15T10:00"}).json()
+    assert preview["text"] == "See you 15/01/2027"
     web.post(f"/contacts/{contact.pk}/sms/new/", {"body": "See you {{ today }}", "status": "to_send",
                                                   "send_at": "2027-01-15T10:00"})
     assert SmsMessage.objects.get().text == "See you 15/01/2027"
@@ -189,10 +192,13 @@ def test_duplicate_a_template(web, template):
 def test_template_list_filter_and_usage(web, template, contact):
     SmsTemplate.objects.create(name="Shop hours", module="accounts", body="Open")
     web.post(f"/contacts/{contact.pk}/sms/new/", {"template": template.pk, "body": template.body, "status": "draft"})
+    web.post(f"/contacts/{contact.pk}/sms/new/", {"body": "Not from a template", "status": "draft"})
     page = web.get("/templates/", {"module": "accounts"}).content.decode()
     assert "Shop hours" in page and "Order ready" not in page
+    used = web.get("/templates/", {"sort": "-used"}).context["page"].object_list
+    assert [(t.name, t.used) for t in used] == [("Order ready", 1), ("Shop hours", 0)]
     listed = web.get("/sms/", {"template": template.pk}).content.decode()
-    assert "Camille" in listed
+    assert "Hello Camille" in listed and "Not from a template" not in listed
 
 
 def test_a_deleted_template_picked_in_an_open_form(web, contact, template):
@@ -200,3 +206,71 @@ def test_a_deleted_template_picked_in_an_open_form(web, contact, template):
     template.delete()
     response = web.post(f"/contacts/{contact.pk}/sms/new/", {"template": pk, "body": "x", "status": "draft"})
     assert "Template: this template no longer exists" in response.content.decode()
+
+
+def test_a_text_empty_once_filled_in_is_refused(web, contact):
+    response = web.post(f"/contacts/{contact.pk}/sms/new/", {"body": "{{ contact.title }}", "status": "to_send"})
+    assert "Message: the text is empty for Camille Bernard once the variables are filled in (contact.title is empty)." \
+        in response.content.decode()
+    assert not SmsMessage.objects.exists()
+
+
+def test_the_preview_uses_the_sending_day(web, contact):
+    result = web.post("/sms/preview/", {"module": "contacts", "record": contact.pk, "body": "Le {{ today }}",
+                                        "send_at": "2027-01-15T10:00"}).json()
+    assert result["text"] == "Le 15/01/2027"
+    web.post(f"/contacts/{contact.pk}/sms/new/", {"body": "Le {{ today }}", "status": "to_send",
+                                                  "send_at": "2027-01-15T10:00"})
+    assert SmsMessage.objects.get().text == result["text"]
+
+
+@pytest.mark.parametrize("record", ["²", "99999999999999999999999", "-1", "abc"])
+def test_preview_with_a_strange_record_id(web, record):
+    response = web.post("/sms/preview/", {"module": "contacts", "record": record, "body": "Hi"})
+    assert response.status_code == 200 and response.json()["text"] is None
+
+
+def test_message_list_with_a_strange_template_id(web):
+    for value in ["²", "99999999999999999999999"]:
+        assert web.get("/sms/", {"template": value}).status_code == 200
+
+
+def test_preview_caps_the_problems_it_lists(web):
+    result = web.post("/sms/preview/", {"module": "contacts", "body": "{% " * 1500}).json()
+    assert len(result["problems"]) == 20
+
+
+def test_duplicate_a_template_with_a_long_name(web):
+    long = SmsTemplate.objects.create(name="N" * 100, module="contacts", body="x")
+    web.post(f"/templates/{long.pk}/duplicate/")
+    web.post(f"/templates/{long.pk}/duplicate/")
+    assert SmsTemplate.objects.filter(name__startswith="N" * 85 + " (copy").count() == 2
+
+
+def test_blank_template_fields_are_named(web):
+    page = web.post("/templates/new/", {"name": "", "module": "contacts", "body": ""}).content.decode()
+    assert "Name: enter a name." in page and "Message: the text is empty." in page
+
+
+def test_a_used_template_cannot_change_module(web, contact, template):
+    web.post(f"/contacts/{contact.pk}/sms/new/", {"template": template.pk, "body": template.body, "status": "draft"})
+    response = web.post(f"/templates/{template.pk}/edit/", {"name": template.name, "module": "accounts",
+                                                            "body": "Hi {{ account.name }}"})
+    assert "Based on: drafts or campaigns use this template (1)" in response.content.decode()
+
+
+def test_the_typed_limit_counts_the_text_not_the_placeholder_syntax(web, contact):
+    body = "a" * 1580 + '{{ contact.account.billing_city|default:"x" }}'
+    response = web.post(f"/contacts/{contact.pk}/sms/new/", {"body": body, "status": "draft"})
+    assert response.status_code == 302 and len(SmsMessage.objects.get().text) == 1581
+
+
+def test_send_now_sends_the_version_the_user_saw(web, contact):
+    web.post(f"/contacts/{contact.pk}/sms/new/", {"body": "Hello", "status": "draft"})
+    message = SmsMessage.objects.get()
+    seen = message.version
+    web.post(f"/sms/{message.pk}/edit/", {"body": "Other text", "status": "draft", "version": seen})  # another tab
+    page = web.post(f"/sms/{message.pk}/send/", {"version": seen}, follow=True).content.decode()
+    assert "changed or sent since you opened it" in page
+    message.refresh_from_db()
+    assert message.status == states.DRAFT

@@ -11,7 +11,7 @@ from ninja import Field, NinjaAPI, Query, Schema, Status
 from crmsms.crm.forms import AccountForm, ContactForm
 from crmsms.crm.models import Account, Contact
 from crmsms.crm.views import ACCOUNTS, CONTACTS
-from crmsms.sms import compose, rendering, segments, states, variables
+from crmsms.sms import compose, placeholders, rendering, segments, states, variables
 from crmsms.sms.forms import MessageForm
 from crmsms.sms.models import SmsMessage, SmsTemplate
 from crmsms.sms.template_views import TemplateForm
@@ -224,7 +224,11 @@ def preview_template(request, template_id: int, payload: PreviewIn):
         raise errors.field_error(f"{template.module[:-1]}_id", "module",
                                  f"This template is based on {variables.MODULES[template.module]}: "
                                  f"give a {template.module[:-1]}_id.")
-    result = rendering.preview(record, template.body, request.user)
+    try:
+        result = rendering.preview(record, template.body, request.user, when=payload.send_at)
+    except placeholders.PlaceholderError as error:
+        raise errors.ApiError(422, [{"field": "body", "rule": p.code, "message": p.message} for p in error.problems],
+                              detail="The template no longer compiles; edit it.") from None
     return {"text": result.text, "encoding": result.encoding, "segments": result.segments,
             "characters": len(result.text), "empty": result.empty}
 
@@ -257,7 +261,7 @@ def _message_form(record, user, body, send_at, status, version=None, template=No
     form = MessageForm(data={"body": body, "send_at": send_at, "status": status, "version": version,
                              "template": template}, record=record, user=user)
     if not form.is_valid():
-        raise errors.form_error(form)
+        raise errors.form_error(form, rename={"template": "template_id"})
     return form.cleaned_data
 
 
@@ -345,17 +349,16 @@ def update_message(request, message_id: int, payload: MessagePatch):
                                      "message": f"This SMS is {message.status_label}: only drafts can be edited."}],
                               detail="Conflict.")
     changes = payload.dict(exclude_unset=True)
-    template_id = changes.get("template_id", message.template_id)
-    body = changes.get("body")
-    if "template_id" in changes and template_id is not None:
-        template = _template_for(template_id, message.record)
-        body = template.body if body is None else body
+    template, body = message.template, changes.get("body")
+    if "template_id" in changes:  # only a template named now is checked against the record
+        template = _template_for(changes["template_id"], message.record) if changes["template_id"] else None
+        body = template.body if body is None and template else body
     data = _message_form(message.record, request.user, message.body if body is None else body,
                          changes.get("send_at", message.send_at), changes.get("status", message.status),
-                         changes.get("version", message.version), template_id)
+                         changes.get("version", message.version))
     try:
         return compose.update_draft(message, version=data["version"], body=data["body"], send_at=data["send_at"],
-                                    status=data["status"], user=request.user, template=data["template"])
+                                    status=data["status"], user=request.user, template=template)
     except compose.EditConflict as conflict:
         raise errors.ApiError(409, [{"field": "version", "rule": "conflict", "message": str(conflict)}],
                               detail="Conflict.") from None

@@ -153,6 +153,7 @@ class TemplatePage(Page):
 class PreviewIn(Schema):
     contact_id: int | None = Field(None, ge=1, le=2**62)
     account_id: int | None = Field(None, ge=1, le=2**62)
+    send_at: datetime | None = None  # for {{ today }}; default now
 
 
 class PreviewOut(Schema):

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crmsms.crm.views import MODULES
-from crmsms.web.listing import Column, listing, search_filter
+from crmsms.web.listing import Column, listing, parse_id, search_filter
 
 from . import campaigns, states, variables
 from .forms import SendAtField
@@ -128,7 +128,7 @@ def campaign_recipients(request, pk: int):
     """Add the ticked records, or every record matching a search; or remove ticked ones."""
     campaign = get_object_or_404(SmsCampaign, pk=pk)
     module = MODULES[campaign.module]
-    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    ids = [pk for pk in map(parse_id, request.POST.getlist("ids")) if pk is not None]
     try:
         if request.POST.get("action") == "remove":
             removed = campaigns.remove_recipients(campaign, ids)

@@ -47,6 +47,7 @@ REASONS = {
     "not_mobile": "Landline or not a mobile",
     "duplicate_number": "Duplicate number",
     "record_deleted": "Record deleted",
+    "empty_text": "Empty text once filled in",
 }
 
 
@@ -150,10 +151,13 @@ def forecast(campaign: SmsCampaign) -> Forecast:
             if reason:
                 result.skipped[reason] += 1
                 continue
-            result.messages += 1
             if compiled is not None:
                 text = _render(compiled, record, campaign)
+                if not text.strip():
+                    result.skipped["empty_text"] += 1
+                    continue
                 result.segments += segments.measure(text).segments
+            result.messages += 1
     return result
 
 
@@ -238,6 +242,12 @@ def generate(campaign_id: int) -> bool:
                     f"{phones.display(record.sms_number)} already gets this campaign's SMS through another recipient."
             else:
                 text = _render(compiled, record, campaign)
+                if not text.strip():
+                    skipped += 1
+                    message.status, message.error_code = states.SKIPPED, "empty_text"
+                    message.error_message = f"The text is empty for {record}: its variables have no value."
+                    messages.append(message)
+                    continue
                 measure = segments.measure(text)
                 message.status, message.text = states.TO_SEND, text
                 message.encoding, message.segments = measure.encoding, measure.segments

@@ -9,6 +9,9 @@ from . import eligibility, placeholders, rendering, segments, states
 from .models import SmsTemplate
 
 MAX_CHARACTERS = 1600  # the longest text the major providers accept (Twilio: 1,600)
+# What may be typed, placeholders' syntax included: the limit above applies to the text as
+# it leaves (rendered), this one only stops absurd input.
+MAX_TYPED = 5000
 MAX_DAYS_AHEAD = 366
 
 STATUS_CHOICES = [(states.DRAFT, "Draft"), (states.TO_SEND, "Send SMS")]
@@ -34,11 +37,21 @@ def clean_text(body: str) -> str:
     body = segments.normalise(body)
     if not body.strip():
         raise forms.ValidationError("Message: the text is empty.", code="blank")
-    if len(body) > MAX_CHARACTERS:
+    if len(body) > MAX_TYPED:
         raise forms.ValidationError(
             f"Message: at most {MAX_CHARACTERS} characters ({len(body)} given).", code="too_long"
         )
     return body
+
+
+def check_literal_length(body: str, module: str) -> None:
+    """A text's own characters (its variables left out) must fit; the variables are
+    checked per recipient when a message is made."""
+    literal = placeholders.compile(body, module).literal
+    if len(literal) > MAX_CHARACTERS:
+        raise forms.ValidationError(
+            f"Message: at most {MAX_CHARACTERS} characters ({len(literal)} given, variables not counted).",
+            code="too_long")
 
 
 class MessageForm(forms.Form):
@@ -89,11 +102,17 @@ class MessageForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("body") and data.get("send_at"):
-            text = rendering.render_text(self.record, data["body"], self.user, data["send_at"])
-            if len(text) > MAX_CHARACTERS:
+            result = rendering.preview(self.record, data["body"], self.user, data["send_at"])
+            if len(result.text) > MAX_CHARACTERS:
+                count = len(result.text)
+                detail = f"({count} given)" if result.text == data["body"] else \
+                    f"once the variables are filled in ({count} for {self.record})"
                 self.add_error("body", forms.ValidationError(
-                    f"Message: at most {MAX_CHARACTERS} characters once the variables are filled in "
-                    f"({len(text)} for {self.record}).", code="too_long"))
+                    f"Message: at most {MAX_CHARACTERS} characters {detail}.", code="too_long"))
+            elif not result.text.strip():
+                self.add_error("body", forms.ValidationError(
+                    f"Message: the text is empty for {self.record} once the variables are filled in "
+                    f"({', '.join(result.empty)} {'is' if len(result.empty) == 1 else 'are'} empty).", code="blank"))
         if data.get("status") == states.TO_SEND:
             refusal = eligibility.check(self.record)
             if refusal:

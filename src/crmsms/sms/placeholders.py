@@ -23,6 +23,7 @@ _INSIDE = re.compile(
 )
 _MARKERS = re.compile(r"\{\{|\{%")
 _OTHER_FILTER = re.compile(r"\s*(?P<name>[a-z][a-z0-9_.]*)\s*\|\s*(?P<filter>(?!default\b)[a-z_]+)")
+MAX_PROBLEMS = 20  # enough to fix a text; a pasted novel of "{%" does not get a megabyte of them
 EXAMPLE = '{{ contact.first_name }} or {{ contact.first_name|default:"there" }}'
 
 
@@ -70,7 +71,7 @@ def compile(text: str, module: str) -> Compiled:
     names: set[str] = set()
     literal_start = 0
     search_from = 0
-    while (marker := _MARKERS.search(text, search_from)) is not None:
+    while (marker := _MARKERS.search(text, search_from)) is not None and len(problems) < MAX_PROBLEMS:
         start = marker.start()
         position = start + 1
         if marker.group() == "{%":

@@ -23,10 +23,7 @@ def render_text(record, body: str, user, when=None) -> str:
 
 def preview(record, body: str, user, when=None) -> Preview:
     compiled = placeholders.compile(body, record.module)
-    if compiled.names:
-        values = variables.values_for(record, user, compiled.names, when)
-        text, empty = segments.normalise(compiled.render(values)), compiled.empty(values)
-    else:
-        text, empty = segments.normalise(body), []
+    values = variables.values_for(record, user, compiled.names, when)
+    text = segments.normalise(compiled.render(values))
     measure = segments.measure(text)
-    return Preview(text, measure.encoding, measure.segments, empty)
+    return Preview(text, measure.encoding, measure.segments, compiled.empty(values))

@@ -6,13 +6,14 @@ from django.contrib import messages
 from django.db.models import Count
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crmsms.crm.views import MODULES
-from crmsms.web.listing import Column, listing
+from crmsms.web.listing import Column, listing, parse_id
 
-from . import placeholders, rendering, segments, variables
-from .forms import MAX_CHARACTERS, clean_text, placeholder_errors
+from . import placeholders, rendering, segments, states, variables
+from .forms import MAX_CHARACTERS, SendAtField, check_literal_length, clean_text, placeholder_errors
 from .models import SmsTemplate
 
 COLUMNS = [Column("name", "Name", "name"), Column("module", "Based on", "module"),
@@ -27,11 +28,14 @@ class TemplateForm(forms.ModelForm):
     # else) is refused instead of silently undoing it.
     loaded_at = forms.CharField(widget=forms.HiddenInput, required=False)
 
+    body = forms.CharField(label="Message", widget=forms.Textarea(attrs={"rows": 6}), strip=False,
+                           error_messages={"required": "Message: the text is empty."})
+
     class Meta:
         model = SmsTemplate
         fields = ["name", "module", "body"]
-        widgets = {"body": forms.Textarea(attrs={"rows": 6})}
-        error_messages = {"name": {"unique": "Name: another template already has this name."}}
+        error_messages = {"name": {"unique": "Name: another template already has this name.",
+                                   "required": "Name: enter a name."}}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -49,6 +53,17 @@ class TemplateForm(forms.ModelForm):
     def clean_body(self):
         return clean_text(self.cleaned_data["body"])
 
+    def clean_module(self):
+        module = self.cleaned_data["module"]
+        if self.instance.pk and module != self.instance.module:
+            used = self.instance.messages.filter(status=states.DRAFT).count() + self.instance.campaigns.count()
+            if used:
+                raise forms.ValidationError(
+                    f"Based on: drafts or campaigns use this template ({used}); their recipients are "
+                    f"{self.instance.get_module_display()}. Duplicate the template to make one for the other module.",
+                    code="in_use")
+        return module
+
     def clean(self):
         data = super().clean()
         loaded_at = data.get("loaded_at")
@@ -61,6 +76,11 @@ class TemplateForm(forms.ModelForm):
             problems = placeholders.problems(body, module)
             if problems:
                 self.add_error("body", placeholder_errors(problems))
+            else:
+                try:
+                    check_literal_length(body, module)
+                except forms.ValidationError as error:
+                    self.add_error("body", error)
         return data
 
 
@@ -96,7 +116,8 @@ def template_detail(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def template_edit(request, pk: int | None = None):
     template = get_object_or_404(SmsTemplate, pk=pk) if pk else None
-    initial = {} if template else {"module": request.GET.get("module", variables.CONTACTS)}
+    asked = request.GET.get("module")
+    initial = {} if template else {"module": asked if asked in variables.MODULES else variables.CONTACTS}
     form = TemplateForm(request.POST or None, instance=template, initial=initial)
     if request.method == "POST" and form.is_valid():
         template = form.save(commit=False)
@@ -105,17 +126,19 @@ def template_edit(request, pk: int | None = None):
         template.save()
         messages.success(request, f"Saved template “{template}”.")
         return redirect(template)
-    module = form["module"].value() or variables.CONTACTS
+    module = form["module"].value()
+    module = module if module in variables.MODULES else variables.CONTACTS
     return render(request, "sms/template_form.html", {"form": form, "template": template, **editor_context(module)})
 
 
 @require_POST
 def template_duplicate(request, pk: int):
     original = get_object_or_404(SmsTemplate, pk=pk)
-    name, n = f"{original.name} (copy)", 2
+    base = original.name[:85]  # room for " (copy 123)" within the 100 characters of a name
+    name, n = f"{base} (copy)", 2
     while SmsTemplate.objects.filter(name__iexact=name).exists():
-        name, n = f"{original.name} (copy {n})", n + 1
-    copy = SmsTemplate.objects.create(name=name[:100], module=original.module, body=original.body,
+        name, n = f"{base} (copy {n})", n + 1
+    copy = SmsTemplate.objects.create(name=name, module=original.module, body=original.body,
                                       created_by=request.user)
     messages.success(request, f"Created “{copy}”: rename it and change what you need.")
     return redirect("sms:template_edit", copy.pk)
@@ -141,15 +164,23 @@ def preview(request):
     if module not in variables.REGISTRY:
         return JsonResponse({"problems": [{"position": 0, "code": "module", "message": "Unknown module."}]},
                             status=400)
-    body = segments.normalise(request.POST.get("body", ""))
+    try:
+        body = clean_text(request.POST.get("body", ""))
+    except forms.ValidationError as error:
+        return JsonResponse({"problems": [{"position": 0, "code": error.code, "message": error.messages[0]}]})
     problems = placeholders.problems(body, module)
     if problems:
         return JsonResponse({"problems": [p.__dict__ for p in problems]})
-    record_id = request.POST.get("record", "")
-    if not record_id.isdigit():
-        measure = segments.measure(body)
+    record_id = parse_id(request.POST.get("record"))
+    if record_id is None:
+        measure = segments.measure(placeholders.compile(body, module).literal)
         return JsonResponse({"problems": [], "text": None, "encoding": measure.encoding, "segments": measure.segments})
-    record = get_object_or_404(MODULES[module].model, pk=int(record_id))
-    result = rendering.preview(record, body, request.user)
+    record = get_object_or_404(MODULES[module].model, pk=record_id)
+    when = SendAtField(required=False)
+    try:
+        send_at = max(when.clean(request.POST.get("send_at") or None) or timezone.now(), timezone.now())
+    except forms.ValidationError:
+        send_at = timezone.now()
+    result = rendering.preview(record, body, request.user, when=send_at)
     return JsonResponse({"problems": [], "text": result.text, "encoding": result.encoding, "segments": result.segments,
                          "characters": len(result.text), "empty": result.empty})

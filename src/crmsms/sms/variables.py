@@ -26,7 +26,7 @@ Module = Literal["contacts", "accounts"]
 class Variable:
     name: str  # what goes between the braces: {{ contact.first_name }}
     label: str  # what the field list shows
-    value: Callable  # (record, user) -> str
+    value: Callable  # (record, sending user, sending date) -> str
 
     @property
     def placeholder(self) -> str:
@@ -43,32 +43,32 @@ def _text(value) -> str:
 
 
 _SENDER = [
-    Variable("user.first_name", "Sender: first name", lambda record, user: _text(user and user.first_name)),
-    Variable("user.last_name", "Sender: last name", lambda record, user: _text(user and user.last_name)),
+    Variable("user.first_name", "Sender: first name", lambda record, user, when: _text(user and user.first_name)),
+    Variable("user.last_name", "Sender: last name", lambda record, user, when: _text(user and user.last_name)),
     # The day the message leaves (its sending date), as people write it.
-    Variable("today", "Date of sending", lambda record, user, when=None: _date(when)),
+    Variable("today", "Date of sending", lambda record, user, when: _date(when)),
 ]
 
 REGISTRY: dict[str, list[Variable]] = {
     CONTACTS: [
-        Variable("contact.first_name", "Contact: first name", lambda c, u: _text(c.first_name)),
-        Variable("contact.last_name", "Contact: last name", lambda c, u: _text(c.last_name)),
-        Variable("contact.title", "Contact: title", lambda c, u: _text(c.title)),
-        Variable("contact.email", "Contact: email", lambda c, u: _text(c.email)),
-        Variable("contact.phone_mobile", "Contact: mobile", lambda c, u: phones.display(c.phone_mobile)),
+        Variable("contact.first_name", "Contact: first name", lambda c, u, w: _text(c.first_name)),
+        Variable("contact.last_name", "Contact: last name", lambda c, u, w: _text(c.last_name)),
+        Variable("contact.title", "Contact: title", lambda c, u, w: _text(c.title)),
+        Variable("contact.email", "Contact: email", lambda c, u, w: _text(c.email)),
+        Variable("contact.phone_mobile", "Contact: mobile", lambda c, u, w: phones.display(c.phone_mobile)),
         Variable("contact.account.name", "Contact's account: name",
-                 lambda c, u: _text(c.account.name) if c.account_id else ""),
+                 lambda c, u, w: _text(c.account.name) if c.account_id else ""),
         Variable("contact.account.billing_city", "Contact's account: city",
-                 lambda c, u: _text(c.account.billing_city) if c.account_id else ""),
+                 lambda c, u, w: _text(c.account.billing_city) if c.account_id else ""),
         *_SENDER,
     ],
     ACCOUNTS: [
-        Variable("account.name", "Account: name", lambda a, u: _text(a.name)),
-        Variable("account.phone_office", "Account: phone", lambda a, u: phones.display(a.phone_office)),
-        Variable("account.billing_street", "Account: street", lambda a, u: _text(a.billing_street)),
-        Variable("account.billing_postal_code", "Account: postal code", lambda a, u: _text(a.billing_postal_code)),
-        Variable("account.billing_city", "Account: city", lambda a, u: _text(a.billing_city)),
-        Variable("account.website", "Account: website", lambda a, u: _text(a.website)),
+        Variable("account.name", "Account: name", lambda a, u, w: _text(a.name)),
+        Variable("account.phone_office", "Account: phone", lambda a, u, w: phones.display(a.phone_office)),
+        Variable("account.billing_street", "Account: street", lambda a, u, w: _text(a.billing_street)),
+        Variable("account.billing_postal_code", "Account: postal code", lambda a, u, w: _text(a.billing_postal_code)),
+        Variable("account.billing_city", "Account: city", lambda a, u, w: _text(a.billing_city)),
+        Variable("account.website", "Account: website", lambda a, u, w: _text(a.website)),
         *_SENDER,
     ],
 }
@@ -81,8 +81,4 @@ def values_for(record, user, names: frozenset[str] | None = None, when=None) -> 
     module, or only `names` (what a compiled text uses: formatting a phone number costs).
     `when` is the sending date, for `today`."""
     by_name = BY_NAME[record.module]
-    values = {name: by_name[name].value(record, user) for name in (by_name if names is None else names)
-              if name != "today"}
-    if names is None or "today" in names:
-        values["today"] = _date(when)
-    return values
+    return {name: by_name[name].value(record, user, when) for name in (by_name if names is None else names)}

@@ -10,9 +10,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crmsms.crm.views import MODULES
-from crmsms.web.listing import Column, listing
+from crmsms.web.listing import Column, listing, parse_id
 
-from . import compose, eligibility, rendering, states
+from . import compose, eligibility, placeholders, rendering, states
 from .forms import MessageForm
 from .models import SmsMessage
 from .template_views import editor_context
@@ -29,9 +29,9 @@ def message_list(request):
     status = request.GET.get("status", "")
     if status in states.LABELS:
         qs = qs.filter(status=status)
-    template = request.GET.get("template", "")
-    if template.isdigit():
-        qs = qs.filter(template_id=int(template))
+    template = parse_id(request.GET.get("template"))
+    if template is not None:
+        qs = qs.filter(template_id=template)
     context = listing(request, qs, search=["body", "recipient_name"], phone_fields=["to_number"],
                       columns=COLUMNS, default_sort="-send_at")
     return render(request, "sms/message_list.html", {
@@ -42,9 +42,15 @@ def message_list(request):
 def message_detail(request, pk: int):
     message = get_object_or_404(SmsMessage.objects.select_related("contact", "account", "created_by", "template"), pk=pk)
     if message.is_editable and message.record is not None:
-        # A draft's text follows its record until it is queued: show it as it would leave now.
-        fresh = rendering.preview(message.record, message.body, request.user, when=message.send_at)
-        message.text, message.encoding, message.segments = fresh.text, fresh.encoding, fresh.segments
+        # A draft's text follows its record until it is queued: show it as it would leave
+        # (a date already past means "now", as when it is sent).
+        try:
+            fresh = rendering.preview(message.record, message.body, request.user,
+                                      when=max(message.send_at, timezone.now()))
+        except placeholders.PlaceholderError:
+            pass  # a variable left the registry since: the stored text stays; editing will say why
+        else:
+            message.text, message.encoding, message.segments = fresh.text, fresh.encoding, fresh.segments
     return render(request, "sms/message_detail.html", {
         "message": message, "events": message.events.all(),
     })
@@ -114,7 +120,7 @@ def message_edit(request, pk: int):
 def message_send(request, pk: int):
     """"Send now" on a draft: the same checks as saving it with « Send SMS »."""
     message = get_object_or_404(SmsMessage.objects.select_related("contact", "account"), pk=pk)
-    form = MessageForm({"body": message.body, "status": states.TO_SEND, "version": message.version},
+    form = MessageForm({"body": message.body, "status": states.TO_SEND, "version": request.POST.get("version")},
                        record=message.record, user=request.user)
     if not message.is_editable:
         messages.error(request, f"This SMS is {message.status_label}: only drafts can be sent from here.")
@@ -122,7 +128,7 @@ def message_send(request, pk: int):
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
     else:
         try:
-            compose.update_draft(message, version=message.version, body=form.cleaned_data["body"],
+            compose.update_draft(message, version=form.cleaned_data["version"], body=form.cleaned_data["body"],
                                  send_at=form.cleaned_data["send_at"], status=states.TO_SEND, user=request.user,
                                  template=message.template)
         except compose.EditConflict as conflict:

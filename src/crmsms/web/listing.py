@@ -15,6 +15,13 @@ PER_PAGE = 25
 LOOKS_LIKE_PHONE = re.compile(r"^\+?[\d\s().-]{6,}$")
 
 
+def parse_id(value) -> int | None:
+    """A record id from a query or form parameter, or None: never an exception on "²",
+    "-1" or a number too large for the database."""
+    text = str(value or "")
+    return int(text) if re.fullmatch(r"[0-9]{1,18}", text) else None
+
+
 @dataclass
 class Column:
     key: str  # the ?sort= value

@@ -57,6 +57,7 @@
     var hasRecord = !!editor.getAttribute("data-record");
     var serverErrors = editor.querySelectorAll(".field > .error");
     var timer = null;
+    var asked = 0; // answers can arrive out of order: only the latest question's answer counts
 
     function fieldList() {
       return editor.querySelector("select[data-fields-for='" + module + "']");
@@ -86,10 +87,14 @@
       data.append("module", module);
       data.append("body", field.value);
       data.append("record", editor.getAttribute("data-record") || "");
+      var sendAt = form.querySelector("[name=send_at]"); // {{ today }} is the sending day
+      if (sendAt) data.append("send_at", sendAt.value);
       data.append("csrfmiddlewaretoken", form.querySelector("[name=csrfmiddlewaretoken]").value);
+      var question = ++asked;
       fetch(editor.getAttribute("data-preview-url"), { method: "POST", body: data, credentials: "same-origin" })
         .then(function (r) { return r.json(); })
         .then(function (result) {
+          if (question !== asked) return;
           problems.textContent = "";
           var found = result.problems || [];
           if (!serverErrors.length || !document.contains(serverErrors[0])) {
@@ -148,6 +153,7 @@
         });
         update(true);
       }
+      if (event.target.name === "send_at") update(false);
       if (event.target === templateSelect) {
         var bodies = JSON.parse(document.getElementById("sms-template-bodies").textContent);
         var body = bodies[templateSelect.value];
