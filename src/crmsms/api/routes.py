@@ -11,9 +11,10 @@ from ninja import Field, NinjaAPI, Query, Schema, Status
 from crmsms.crm.forms import AccountForm, ContactForm
 from crmsms.crm.models import Account, Contact
 from crmsms.crm.views import ACCOUNTS, CONTACTS
-from crmsms.sms import compose, placeholders, rendering, segments, states, variables
+from crmsms.sms import campaigns, compose, placeholders, rendering, segments, states, variables
+from crmsms.sms.campaign_views import CampaignForm
 from crmsms.sms.forms import MessageForm
-from crmsms.sms.models import SmsMessage, SmsTemplate
+from crmsms.sms.models import SmsCampaign, SmsMessage, SmsTemplate
 from crmsms.sms.template_views import TemplateForm
 from crmsms.web.listing import search_filter
 
@@ -24,17 +25,24 @@ from .schemas import (
     AccountOut,
     AccountPage,
     AccountPatch,
+    CampaignIn,
+    CampaignOut,
+    CampaignPage,
+    CampaignPatch,
     ContactIn,
     ContactOut,
     ContactPage,
     ContactPatch,
     ErrorOut,
+    ForecastOut,
     MessageIn,
     MessageOut,
     MessagePage,
     MessagePatch,
     PreviewIn,
     PreviewOut,
+    RecipientsIn,
+    RecipientsOut,
     TemplateIn,
     TemplateOut,
     TemplatePage,
@@ -231,6 +239,131 @@ def preview_template(request, template_id: int, payload: PreviewIn):
                               detail="The template no longer compiles; edit it.") from None
     return {"text": result.text, "encoding": result.encoding, "segments": result.segments,
             "characters": len(result.text), "empty": result.empty}
+
+
+# --- campaigns --------------------------------------------------------------------------
+
+def _campaign_out(campaign: SmsCampaign, stats: dict | None = None) -> dict:
+    return {
+        "id": campaign.pk, "name": campaign.name, "send_at": campaign.send_at, "module": campaign.module,
+        "template_id": campaign.template_id, "status": campaign.status, "created_at": campaign.created_at,
+        "recipients": campaign.recipients.count(), "generated": campaign.generated, "skipped": campaign.skipped,
+        "stats": stats if stats is not None else campaigns.stats(campaign),
+    }
+
+
+def _campaign_form(data: dict, instance: SmsCampaign) -> SmsCampaign:
+    data = dict(data)
+    if "template_id" in data:
+        data["template"] = data.pop("template_id")
+    return _save(CampaignForm, data, instance=instance, rename={"template": "template_id"})
+
+
+def _draft_campaign(campaign_id: int) -> SmsCampaign:
+    campaign = get_object_or_404(SmsCampaign, pk=campaign_id)
+    if not campaign.is_editable:
+        raise errors.ApiError(409, [{"field": "status", "rule": "not_draft",
+                                     "message": f"This campaign is {campaign.get_status_display()}: "
+                                                "only a Draft can change."}], detail="Conflict.")
+    return campaign
+
+
+@api.get("/campaigns", response=CampaignPage, tags=["campaigns"])
+def list_campaigns(request, paging: Query[Paging]):
+    qs = SmsCampaign.objects.order_by("-send_at", "-id")
+    if paging.q:
+        qs = qs.filter(search_filter(paging.q, ["name"]))
+    page = _page(qs, paging)
+    page["items"] = [_campaign_out(c, stats={}) for c in page["items"]]  # stats: read one campaign
+    return page
+
+
+@api.post("/campaigns", response={201: CampaignOut, **ERR}, tags=["campaigns"])
+def create_campaign(request, payload: CampaignIn):
+    campaign = _campaign_form(payload.dict(), SmsCampaign(created_by=request.user))
+    return Status(201, _campaign_out(campaign))
+
+
+@api.get("/campaigns/{campaign_id}", response={200: CampaignOut, **ERR}, tags=["campaigns"])
+def get_campaign(request, campaign_id: int):
+    return _campaign_out(get_object_or_404(SmsCampaign, pk=campaign_id))
+
+
+@api.patch("/campaigns/{campaign_id}", response={200: CampaignOut, **ERR}, tags=["campaigns"])
+def update_campaign(request, campaign_id: int, payload: CampaignPatch):
+    campaign = _draft_campaign(campaign_id)
+    current = {"name": campaign.name, "send_at": campaign.send_at, "module": campaign.module,
+               "template_id": campaign.template_id}
+    return _campaign_out(_campaign_form({**current, **_changes(payload, nullable=("template_id",))}, campaign))
+
+
+@api.delete("/campaigns/{campaign_id}", response={204: None, **ERR}, tags=["campaigns"])
+def delete_campaign(request, campaign_id: int):
+    _draft_campaign(campaign_id).delete()
+    return Status(204, None)
+
+
+def _recipient_ids(campaign: SmsCampaign, payload: RecipientsIn) -> list[int]:
+    wanted = "contact_ids" if campaign.module == variables.CONTACTS else "account_ids"
+    other = "account_ids" if wanted == "contact_ids" else "contact_ids"
+    if getattr(payload, other):
+        raise errors.field_error(other, "module", f"{other}: this campaign is for {variables.MODULES[campaign.module]}; "
+                                                  f"send {wanted}.")
+    return getattr(payload, wanted)
+
+
+@api.post("/campaigns/{campaign_id}/recipients", response={200: RecipientsOut, **ERR}, tags=["campaigns"])
+def add_campaign_recipients(request, campaign_id: int, payload: RecipientsIn):
+    campaign = _draft_campaign(campaign_id)
+    ids = _recipient_ids(campaign, payload)
+    found = set(campaigns.model_of(campaign.module).objects.filter(pk__in=ids).values_list("pk", flat=True))
+    added = campaigns.add_recipients(campaign, found)
+    return {"changed": added, "recipients": campaign.recipients.count(), "not_found": sorted(set(ids) - found)}
+
+
+@api.delete("/campaigns/{campaign_id}/recipients", response={200: RecipientsOut, **ERR}, tags=["campaigns"])
+def remove_campaign_recipients(request, campaign_id: int, payload: RecipientsIn):
+    campaign = _draft_campaign(campaign_id)
+    removed = campaigns.remove_recipients(campaign, _recipient_ids(campaign, payload))
+    return {"changed": removed, "recipients": campaign.recipients.count(), "not_found": []}
+
+
+@api.get("/campaigns/{campaign_id}/forecast", response={200: ForecastOut, **ERR}, tags=["campaigns"])
+def campaign_forecast(request, campaign_id: int):
+    """What « Generate all SMS Messages » would do now: messages, skipped by reason, parts."""
+    result = campaigns.forecast(get_object_or_404(SmsCampaign, pk=campaign_id))
+    return {"messages": result.messages, "skipped": dict(result.skipped), "segments": result.segments}
+
+
+def _campaign_action(campaign_id: int, action) -> dict:
+    campaign = get_object_or_404(SmsCampaign.objects.select_related("template"), pk=campaign_id)
+    try:
+        action(campaign)
+    except campaigns.CampaignError as error:
+        raise errors.ApiError(409, [{"field": "status", "rule": "refused", "message": str(error)}],
+                              detail="Conflict.") from None
+    return _campaign_out(campaign)
+
+
+@api.post("/campaigns/{campaign_id}/generate", response={200: CampaignOut, **ERR}, tags=["campaigns"])
+def generate_campaign(request, campaign_id: int):
+    """« Generate all SMS Messages »: the worker does it; poll the campaign for its status."""
+    return _campaign_action(campaign_id, campaigns.start_generation)
+
+
+@api.post("/campaigns/{campaign_id}/pause", response={200: CampaignOut, **ERR}, tags=["campaigns"])
+def pause_campaign(request, campaign_id: int):
+    return _campaign_action(campaign_id, campaigns.pause)
+
+
+@api.post("/campaigns/{campaign_id}/resume", response={200: CampaignOut, **ERR}, tags=["campaigns"])
+def resume_campaign(request, campaign_id: int):
+    return _campaign_action(campaign_id, campaigns.resume)
+
+
+@api.post("/campaigns/{campaign_id}/cancel", response={200: CampaignOut, **ERR}, tags=["campaigns"])
+def cancel_campaign(request, campaign_id: int):
+    return _campaign_action(campaign_id, lambda campaign: campaigns.cancel(campaign, request.user))
 
 
 # --- messages ---------------------------------------------------------------------------

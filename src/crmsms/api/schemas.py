@@ -164,6 +164,55 @@ class PreviewOut(Schema):
     empty: list[str]  # variables with no value (and no default) for this recipient
 
 
+class CampaignIn(Schema):
+    name: str
+    send_at: datetime
+    module: Module
+    template_id: int | None = Field(None, ge=1, le=2**62)
+
+
+class CampaignPatch(Schema):
+    name: str | None = None
+    send_at: datetime | None = None
+    module: Module | None = None
+    template_id: int | None = Field(None, ge=1, le=2**62)
+
+
+class CampaignOut(Schema):
+    id: int
+    name: str
+    send_at: datetime
+    module: str
+    template_id: int | None
+    status: str
+    recipients: int
+    generated: int
+    skipped: int
+    stats: dict[str, int]  # messages per status
+    created_at: datetime
+
+
+class CampaignPage(Page):
+    items: list[CampaignOut]
+
+
+class RecipientsIn(Schema):
+    contact_ids: list[int] = Field(default_factory=list, max_length=100_000)
+    account_ids: list[int] = Field(default_factory=list, max_length=100_000)
+
+
+class RecipientsOut(Schema):
+    changed: int
+    recipients: int
+    not_found: list[int]
+
+
+class ForecastOut(Schema):
+    messages: int
+    skipped: dict[str, int]
+    segments: int
+
+
 class ErrorItem(Schema):
     field: str | None
     rule: str
