@@ -40,6 +40,8 @@ test-postgres: install
 
 bench: install services
 	$(BIN)/python bench/render_throughput.py --recipients 100000
+	$(BIN)/python bench/generation_throughput.py --recipients 100000
+	$(BIN)/python bench/generation_throughput.py --recipients 100000 --database-url $(BENCH_POSTGRES_URL)
 	$(BIN)/python bench/dispatch_throughput.py --messages 2000
 	$(BIN)/python bench/dispatch_throughput.py --messages 2000 --database-url $(BENCH_POSTGRES_URL)
 

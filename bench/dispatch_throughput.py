@@ -14,9 +14,9 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
+
+from scratch import django_on
 
 
 def free_port() -> int:
@@ -25,105 +25,73 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def create_scratch_database(server_url: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-
-
-def drop_scratch_database(server_url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--database-url", default="",
                         help="a PostgreSQL server to use; the benchmark creates and drops its own database there")
     args = parser.parse_args()
-
-    data_dir = Path(tempfile.mkdtemp(prefix="crmsms-bench-"))
-    os.environ["CRMSMS_DATA_DIR"] = str(data_dir)
-    os.environ["CRMSMS_LOG_LEVEL"] = "WARNING"
-    scratch = ""
-    if args.database_url:
-        scratch = f"crmsms_bench_{os.getpid()}"
-        os.environ["DATABASE_URL"] = create_scratch_database(args.database_url, scratch)
     port = free_port()
-    sim = subprocess.Popen([sys.executable, "-m", "crmsms", "simulator", "--port", str(port),
-                            "--log", str(data_dir / "sim.jsonl")], stdout=subprocess.DEVNULL)
     os.environ["CRMSMS_SMS_URL"] = f"simulator://127.0.0.1:{port}"
-    try:
-        import django
+    with django_on(args.database_url) as data_dir:
+        sim = subprocess.Popen([sys.executable, "-m", "crmsms", "simulator", "--port", str(port),
+                                "--log", str(data_dir / "sim.jsonl")], stdout=subprocess.DEVNULL)
+        try:
+            run(args.messages, port)
+        finally:
+            sim.terminate()
+            sim.wait(timeout=10)
 
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crmsms.settings")
-        django.setup()
-        import httpx
-        from django.core.management import call_command
-        from django.db import connection
-        from django.utils import timezone
-        from huey.contrib.djhuey import HUEY
 
-        from crmsms.crm.models import Contact
-        from crmsms.sms import dispatch, states
-        from crmsms.sms.models import SmsMessage
+def run(n: int, port: int) -> None:
+    import httpx
+    from django.db import connection
+    from django.utils import timezone
+    from huey.contrib.djhuey import HUEY
 
-        call_command("migrate", verbosity=0)
-        for _ in range(100):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/health")
-                break
-            except httpx.ConnectError:
-                time.sleep(0.05)
+    from crmsms.crm.models import Contact
+    from crmsms.sms import dispatch, states
+    from crmsms.sms.models import SmsMessage
 
-        n = args.messages
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            start = time.perf_counter()
-            for i in range(n):
-                client.post("/v1/messages", json={"to": f"+336{10000000 + i}", "body": "Hello", "reference": f"raw-{i}"})
-            raw = n / (time.perf_counter() - start)
+    for _ in range(100):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health")
+            break
+        except httpx.ConnectError:
+            time.sleep(0.05)
 
-        contacts = Contact.objects.bulk_create(
-            Contact(last_name=str(i), phone_mobile=f"+336{10000000 + i}", sms_opt_in=True) for i in range(n))
-        now = timezone.now()
-        SmsMessage.objects.bulk_create(
-            SmsMessage(contact=c, body="Hello", text="Hello", status=states.TO_SEND, send_at=now, due_at=now,
-                       to_number=c.phone_mobile) for c in contacts)
-        HUEY.immediate = True  # the send tasks run in this thread, as one worker thread would
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
         start = time.perf_counter()
-        if os.environ.get("BENCH_PROFILE"):
-            import cProfile
-            import pstats
+        for i in range(n):
+            client.post("/v1/messages", json={"to": f"+336{10000000 + i}", "body": "Hello", "reference": f"raw-{i}"})
+        raw = n / (time.perf_counter() - start)
 
-            with cProfile.Profile() as profile:
-                while dispatch.dispatch_once():
-                    pass
-            pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
-        else:
+    contacts = Contact.objects.bulk_create(
+        Contact(last_name=str(i), phone_mobile=f"+336{10000000 + i}", sms_opt_in=True) for i in range(n))
+    now = timezone.now()
+    SmsMessage.objects.bulk_create(
+        SmsMessage(contact=c, body="Hello", text="Hello", status=states.TO_SEND, send_at=now, due_at=now,
+                   to_number=c.phone_mobile) for c in contacts)
+    HUEY.immediate = True  # the send tasks run in this thread, as one worker thread would
+    start = time.perf_counter()
+    if os.environ.get("BENCH_PROFILE"):
+        import cProfile
+        import pstats
+
+        with cProfile.Profile() as profile:
             while dispatch.dispatch_once():
                 pass
-        ours = n / (time.perf_counter() - start)
-        sent = SmsMessage.objects.filter(status=states.SENT).count()
-        assert sent == n, f"only {sent} of {n} sent"
-        print(f"database: {connection.vendor}, messages: {n}, one sending thread")
-        print(f"raw httpx to the simulator: {raw:8.0f} messages/s")
-        print(f"crmsms dispatcher:          {ours:8.0f} messages/s")
-        print(f"ratio: {ours / raw:.2f}")
-    finally:
-        sim.terminate()
-        sim.wait(timeout=10)
-        if scratch:
-            from django.db import connections
-
-            connections.close_all()
-            drop_scratch_database(args.database_url, scratch)
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
+    else:
+        while dispatch.dispatch_once():
+            pass
+    ours = n / (time.perf_counter() - start)
+    sent = SmsMessage.objects.filter(status=states.SENT).count()
+    assert sent == n, f"only {sent} of {n} sent"
+    print(f"database: {connection.vendor}, messages: {n}, one sending thread")
+    print(f"raw httpx to the simulator: {raw:8.0f} messages/s")
+    print(f"crmsms dispatcher:          {ours:8.0f} messages/s")
+    print(f"ratio: {ours / raw:.2f}")
 
 
 if __name__ == "__main__":
