@@ -173,8 +173,8 @@ def test_cancel_a_queued_message_and_not_a_sent_one(web, contact):
 
 
 def test_message_list_filters_by_status(web, contact):
-    SmsMessage.objects.create(contact=contact, body="sent one", status=states.SENT, recipient_name="Camille")
-    SmsMessage.objects.create(contact=contact, body="draft one", status=states.DRAFT, recipient_name="Camille")
+    SmsMessage.objects.create(contact=contact, body="sent one", text="sent one", status=states.SENT, recipient_name="Camille")
+    SmsMessage.objects.create(contact=contact, body="draft one", text="draft one", status=states.DRAFT, recipient_name="Camille")
     page = web.get("/sms/", {"status": "draft"}).content.decode()
     assert "draft one" in page and "sent one" not in page
 
