@@ -106,3 +106,24 @@ def test_campaign_page_queries_do_not_grow_with_messages(web, template, django_a
     campaigns.generate(campaign.pk)
     with django_assert_max_num_queries(15):
         assert web.get(f"/campaigns/{campaign.pk}/").status_code == 200
+
+
+def test_import_recipients_from_a_csv(web, template, contact):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    other = Contact.objects.create(first_name="Lucas", last_name="Petit", phone_mobile="+33698765432")
+    campaign = SmsCampaign.objects.create(name="CSV", module="contacts", template=template, send_at=timezone.now())
+    csv_file = SimpleUploadedFile("list.csv", (
+        "id or number;name\n"
+        f"{contact.pk};Camille\n"
+        "06 98 76 54 32;Lucas, typed nationally\n"
+        "+33 6 00 00 00 99;nobody has it\n"
+        "999999;no such id\n"
+        "not a number;\n"
+    ).encode("utf-8"), content_type="text/csv")
+    response = web.post(f"/campaigns/{campaign.pk}/import/", {"file": csv_file}, follow=True)
+    page = response.content.decode()
+    assert set(campaign.recipients.values_list("contact_id", flat=True)) == {contact.pk, other.pk}
+    assert "2 matched, 2 added, <b>3</b> lines not matched" in page
+    for line in ("line 4: +33600000099", "line 5: 999999", "line 6: not a number"):
+        assert line in page

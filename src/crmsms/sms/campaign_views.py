@@ -101,6 +101,7 @@ def campaign_detail(request, pk: int):
     }
     if campaign.is_editable:
         context["forecast"] = campaigns.forecast(campaign)
+        context["import_report"] = request.session.pop(f"import-report-{campaign.pk}", None)
         pick = request.GET.get("pick", "").strip()
         if pick:
             found = module.model.objects.filter(search_filter(pick, module.search, module.phone_fields))
@@ -144,6 +145,39 @@ def campaign_recipients(request, pk: int):
     except campaigns.CampaignError as error:
         messages.error(request, str(error))
     return redirect(campaign)
+
+
+MAX_CSV_BYTES = 50 * 1024 * 1024
+
+
+@require_POST
+def campaign_import(request, pk: int):
+    """Recipients from a CSV file: ids or phone numbers in the first column."""
+    campaign = get_object_or_404(SmsCampaign, pk=pk)
+    upload = request.FILES.get("file")
+    if upload is None:
+        messages.error(request, "CSV file: choose a file to import.")
+        return redirect(campaign)
+    if upload.size > MAX_CSV_BYTES:
+        messages.error(request, f"CSV file: at most {MAX_CSV_BYTES // (1024 * 1024)} MB.")
+        return redirect(campaign)
+    raw = upload.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")  # spreadsheets on Windows; ids and numbers are ASCII anyway
+    try:
+        report = campaigns.import_recipients(campaign, text.splitlines())
+    except campaigns.CampaignError as error:
+        messages.error(request, str(error))
+        return redirect(campaign)
+    request.session[f"import-report-{campaign.pk}"] = {
+        "added": report.added, "matched": report.matched, "unmatched": report.unmatched[:200],
+        "unmatched_total": len(report.unmatched), "file": upload.name[:100],
+    }
+    messages.success(request, f"Imported {upload.name}: {report.matched} matched, {report.added} added, "
+                              f"{len(report.unmatched)} line{'s' if len(report.unmatched) != 1 else ''} not matched.")
+    return redirect(f"{campaign.get_absolute_url()}#recipients")
 
 
 @require_POST

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -88,6 +89,70 @@ def add_recipients(campaign: SmsCampaign, ids) -> int:
         ignore_conflicts=True, batch_size=1000,
     )
     return campaign.recipients.count() - before
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    matched: int = 0
+    unmatched: list[tuple[int, str]] = field(default_factory=list)  # (line, value)
+
+
+MAX_IMPORT_ROWS = 1_000_000
+
+
+def import_recipients(campaign: SmsCampaign, lines) -> ImportReport:
+    """Add recipients from CSV lines whose first column is a record id or a phone number
+    (however typed). A value with "+", spaces, dots or 9 digits and more is a number; a
+    shorter run of digits is an id; a first line that is neither is a header."""
+    import csv
+
+    module = model_of(campaign.module)
+    phone_field = module.phone_field
+    ids: dict[int, list[int]] = {}
+    numbers: dict[str, list[int]] = {}
+    report = ImportReport()
+    for line_no, row in enumerate(csv.reader(lines, delimiter=_delimiter(lines)), start=1):
+        if line_no > MAX_IMPORT_ROWS:
+            raise CampaignError(f"At most {MAX_IMPORT_ROWS:,} lines in one file.")
+        value = next((cell.strip() for cell in row if cell.strip()), "")
+        if not value:
+            continue
+        digits = value.replace(" ", "").replace(".", "").replace("-", "")
+        if digits.isdigit() and len(digits) < 9 and value == digits:
+            ids.setdefault(int(value), []).append(line_no)
+            continue
+        try:
+            e164 = phones.normalise(value, field_label="Number")
+        except ValidationError:  # reported as not matched (or it was the header)
+            e164 = ""
+        if e164:
+            numbers.setdefault(e164, []).append(line_no)
+        elif line_no > 1:
+            report.unmatched.append((line_no, value[:60]))
+    found: set[int] = set()
+    id_list = list(ids)
+    for i in range(0, len(id_list), 5000):
+        found_ids = set(module.objects.filter(pk__in=id_list[i:i + 5000]).values_list("pk", flat=True))
+        found |= found_ids
+        report.unmatched += [(line, str(pk)) for pk in id_list[i:i + 5000] if pk not in found_ids for line in ids[pk]]
+    number_list = list(numbers)
+    for i in range(0, len(number_list), 5000):
+        rows = module.objects.filter(**{f"{phone_field}__in": number_list[i:i + 5000]}).values_list("pk", phone_field)
+        seen = set()
+        for pk, number in rows:
+            found.add(pk)
+            seen.add(number)
+        report.unmatched += [(line, n) for n in number_list[i:i + 5000] if n not in seen for line in numbers[n]]
+    report.matched = len(found)
+    report.added = add_recipients(campaign, found)
+    report.unmatched.sort()
+    return report
+
+
+def _delimiter(lines) -> str:
+    first = lines[0] if lines else ""
+    return ";" if first.count(";") > first.count(",") else ","
 
 
 def remove_recipients(campaign: SmsCampaign, ids) -> int:

@@ -12,6 +12,7 @@ urlpatterns = [
     path("campaigns/<int:pk>/delete/", campaign_views.campaign_delete, name="campaign_delete"),
     path("campaigns/<int:pk>/recipients/", campaign_views.campaign_recipients, name="campaign_recipients"),
     path("campaigns/<int:pk>/action/", campaign_views.campaign_action, name="campaign_action"),
+    path("campaigns/<int:pk>/import/", campaign_views.campaign_import, name="campaign_import"),
     path("templates/", template_views.template_list, name="templates"),
     path("templates/new/", template_views.template_edit, name="template_create"),
     path("templates/<int:pk>/", template_views.template_detail, name="template_detail"),
