@@ -66,7 +66,8 @@ def campaign_list(request):
     if status in dict(C.STATUSES):
         qs = qs.filter(status=status)
     context = listing(request, qs, search=["name"], columns=COLUMNS, default_sort="-send_at")
-    return render(request, "sms/campaign_list.html", {**context, "status": status, "statuses": C.STATUSES})
+    return render(request, "sms/campaign_list.html", {**context, "choice_filter": {
+        "name": "status", "label": "Status", "all": "Any status", "choices": C.STATUSES, "value": status}})
 
 
 @require_http_methods(["GET", "POST"])

@@ -96,7 +96,9 @@ def template_list(request):
     if module in variables.MODULES:
         qs = qs.filter(module=module)
     context = listing(request, qs, search=["name", "body"], columns=COLUMNS, default_sort="name")
-    return render(request, "sms/template_list.html", {**context, "module": module, "modules": variables.MODULES})
+    return render(request, "sms/template_list.html", {**context, "choice_filter": {
+        "name": "module", "label": "Based on", "all": "Contacts and Accounts",
+        "choices": list(variables.MODULES.items()), "value": module}})
 
 
 def template_detail(request, pk: int):

@@ -34,9 +34,8 @@ def message_list(request):
         qs = qs.filter(template_id=template)
     context = listing(request, qs, search=["body", "recipient_name"], phone_fields=["to_number"],
                       columns=COLUMNS, default_sort="-send_at")
-    return render(request, "sms/message_list.html", {
-        **context, "status": status, "statuses": states.CHOICES,
-    })
+    return render(request, "sms/message_list.html", {**context, "choice_filter": {
+        "name": "status", "label": "Status", "all": "Any status", "choices": states.CHOICES, "value": status}})
 
 
 def message_detail(request, pk: int):
