@@ -127,3 +127,9 @@ def test_import_recipients_from_a_csv(web, template, contact):
     assert "2 matched, 2 added, <b>3</b> lines not matched" in page
     for line in ("line 4: +33600000099", "line 5: 999999", "line 6: not a number"):
         assert line in page
+
+
+def test_a_template_page_lists_its_campaigns(web, template):
+    SmsCampaign.objects.create(name="Spring sale", module="contacts", template=template, send_at=timezone.now())
+    page = web.get(f"/templates/{template.pk}/").content.decode()
+    assert "Spring sale" in page and "badge-c-draft" in page

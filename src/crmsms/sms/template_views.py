@@ -110,6 +110,7 @@ def template_detail(request, pk: int):
         compiled = None
     return render(request, "sms/template_detail.html", {
         "template": template, "sms_messages": used[:20], "used_count": used.count(),
+        "campaigns": template.campaigns.order_by("-send_at")[:20],
         "measure": segments.measure(compiled.literal if compiled else template.body),
         "variables_used": sorted(compiled.names) if compiled else [],
     })
