@@ -133,3 +133,55 @@ def test_a_template_page_lists_its_campaigns(web, template):
     SmsCampaign.objects.create(name="Spring sale", module="contacts", template=template, send_at=timezone.now())
     page = web.get(f"/templates/{template.pk}/").content.decode()
     assert "Spring sale" in page and "badge-c-draft" in page
+
+
+def test_review_fixes(web, template, contact):
+    # A draft campaign keeps its template: deleting it is refused, naming the campaign.
+    campaign = SmsCampaign.objects.create(name="Spring", module="contacts", template=template, send_at=timezone.now())
+    page = web.post(f"/templates/{template.pk}/delete/", follow=True).content.decode()
+    assert "campaigns not generated yet (Spring)" in page and SmsTemplate.objects.filter(pk=template.pk).exists()
+    # Nothing ticked: said, not "Added 0".
+    page = web.post(f"/campaigns/{campaign.pk}/recipients/", {"action": "add"}, follow=True).content.decode()
+    assert "Tick the records to add first." in page
+    # Two tabs editing one draft campaign.
+    form = web.get(f"/campaigns/{campaign.pk}/edit/").content.decode()
+    loaded_at = form.split('name="loaded_at" value="')[1].split('"')[0]
+    data = {"name": "Spring", "send_at": local_now(), "module": "contacts", "template": template.pk,
+            "loaded_at": loaded_at}
+    assert web.post(f"/campaigns/{campaign.pk}/edit/", data).status_code == 302
+    late = web.post(f"/campaigns/{campaign.pk}/edit/", {**data, "name": "Renamed"})
+    assert "This campaign was changed since you opened it" in late.content.decode()
+
+
+def test_csv_files_that_are_not_lists(web, template):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    campaign = SmsCampaign.objects.create(name="CSV", module="contacts", template=template, send_at=timezone.now())
+    for content, words in [(b"", "CSV file: the file is empty."),
+                           (b"1," + b"x" * 200_000 + b"\n", "CSV file: line 1 cannot be read")]:
+        page = web.post(f"/campaigns/{campaign.pk}/import/",
+                        {"file": SimpleUploadedFile("f.csv", content)}, follow=True).content.decode()
+        assert words in page
+
+
+def test_a_number_changed_after_generation_is_not_sent_twice(user, template):
+    from crmsms.sms import dispatch
+
+    a = Contact.objects.create(first_name="A", last_name="X", phone_mobile="+33600000001", sms_opt_in=True)
+    b = Contact.objects.create(first_name="B", last_name="X", phone_mobile="+33600000002", sms_opt_in=True)
+    campaign = SmsCampaign.objects.create(name="Dup", module="contacts", template=template, send_at=timezone.now(),
+                                          created_by=user)
+    campaigns.add_recipients(campaign, [a.pk, b.pk])
+    campaigns.start_generation(campaign)
+    campaigns.generate(campaign.pk)
+    b.phone_mobile = a.phone_mobile  # after generation, b takes a's number
+    b.save()
+    dispatch.dispatch_once()
+    assert [m.to for m in MemoryConnector.outbox] == ["+33600000001"]
+    assert campaign.messages.get(contact=b).error_code == "duplicate_number"
+
+
+def test_api_refuses_absurd_recipient_ids(api, template):
+    campaign = SmsCampaign.objects.create(name="X", module="contacts", template=template, send_at=timezone.now())
+    response = api.post(f"/api/v1/campaigns/{campaign.pk}/recipients", {"contact_ids": [10**20]})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"].startswith("contact_ids")

@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from ninja import Field, Schema
 
@@ -196,9 +196,12 @@ class CampaignPage(Page):
     items: list[CampaignOut]
 
 
+RecordId = Annotated[int, Field(ge=1, le=2**62)]
+
+
 class RecipientsIn(Schema):
-    contact_ids: list[int] = Field(default_factory=list, max_length=100_000)
-    account_ids: list[int] = Field(default_factory=list, max_length=100_000)
+    contact_ids: list[RecordId] = Field(default_factory=list, max_length=100_000)
+    account_ids: list[RecordId] = Field(default_factory=list, max_length=100_000)
 
 
 class RecipientsOut(Schema):

@@ -12,20 +12,21 @@ from crmsms.crm.views import MODULES
 from crmsms.web.listing import Column, listing, parse_id, search_filter
 
 from . import campaigns, states, variables
-from .forms import SendAtField
+from .forms import GuardsStaleEdits, SendAtField
 from .models import SmsCampaign, SmsTemplate
 
 C = SmsCampaign
+FORECAST_INLINE = 5000
 COLUMNS = [Column("name", "Name", "name"), Column("status", "Status", "status"),
            Column("send_at", "Date of dispatch", "send_at"), Column("module", "Module", "module"),
            Column("template", "Template", "template__name")]
 
 
-class CampaignForm(forms.ModelForm):
+class CampaignForm(GuardsStaleEdits):
     module = forms.ChoiceField(label="Associated module", choices=list(variables.MODULES.items()),
                                widget=forms.RadioSelect,
                                error_messages={"required": "Associated module: choose Contacts or Accounts."})
-    send_at = SendAtField(label="Date of dispatch",
+    send_at = SendAtField(label="Date of dispatch", required=True,
                           widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
                           help_text="In your time zone. In the past: sent as soon as generated.",
                           error_messages={"required": "Date of dispatch: enter a date and a time.",
@@ -98,10 +99,15 @@ def campaign_detail(request, pk: int):
     recipient_page = Paginator(recipients, 25).get_page(request.GET.get("rpage"))
     context = {
         "campaign": campaign, "module": module, "recipient_page": recipient_page,
+        "leaves_now": campaign.send_at <= timezone.now(),
         "recipient_count": recipient_page.paginator.count, "field_name": field_name,
     }
     if campaign.is_editable:
-        context["forecast"] = campaigns.forecast(campaign)
+        # Counting every recipient takes seconds on a large list: then only when asked.
+        if recipient_page.paginator.count <= FORECAST_INLINE or request.GET.get("forecast"):
+            context["forecast"] = campaigns.forecast(campaign)
+        else:
+            context["forecast_on_demand"] = True
         context["import_report"] = request.session.pop(f"import-report-{campaign.pk}", None)
         pick = request.GET.get("pick", "").strip()
         if pick:
@@ -133,6 +139,9 @@ def campaign_recipients(request, pk: int):
     ids = [pk for pk in map(parse_id, request.POST.getlist("ids")) if pk is not None]
     try:
         if request.POST.get("action") == "remove":
+            if not ids:
+                messages.error(request, "Tick the recipients to remove first.")
+                return redirect(campaign)
             removed = campaigns.remove_recipients(campaign, ids)
             messages.success(request, f"Removed {removed} recipient{'s' if removed != 1 else ''}.")
         else:
@@ -140,9 +149,12 @@ def campaign_recipients(request, pk: int):
                 query = request.POST.get("pick", "").strip()
                 ids = module.model.objects.filter(search_filter(query, module.search, module.phone_fields)) \
                     .values_list("pk", flat=True)
+            if not ids:
+                messages.error(request, "Tick the records to add first.")
+                return redirect(campaign)
             added = campaigns.add_recipients(campaign, ids)
             messages.success(request, f"Added {added} recipient{'s' if added != 1 else ''}."
-                             + ("" if added or not ids else " They were already in the campaign."))
+                             + ("" if added else " They were already in the campaign."))
     except campaigns.CampaignError as error:
         messages.error(request, str(error))
     return redirect(campaign)

@@ -112,10 +112,22 @@ def import_recipients(campaign: SmsCampaign, lines) -> ImportReport:
     ids: dict[int, list[int]] = {}
     numbers: dict[str, list[int]] = {}
     report = ImportReport()
-    for line_no, row in enumerate(csv.reader(lines, delimiter=_delimiter(lines)), start=1):
-        if line_no > MAX_IMPORT_ROWS:
-            raise CampaignError(f"At most {MAX_IMPORT_ROWS:,} lines in one file.")
-        value = next((cell.strip() for cell in row if cell.strip()), "")
+    if len(lines) > MAX_IMPORT_ROWS:
+        raise CampaignError(f"CSV file: at most {MAX_IMPORT_ROWS:,} lines ({len(lines):,} given).")
+    if not any(line.strip() for line in lines):
+        raise CampaignError("CSV file: the file is empty.")
+    reader = csv.reader(lines, delimiter=_delimiter(lines))
+    line_no = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:  # a line too long to be a CSV row of ids or numbers
+            raise CampaignError(f"CSV file: line {reader.line_num} cannot be read ({error}).") from None
+        line_no = reader.line_num
+        # The first column, as the file says; a spreadsheet cell "=""0612345678""" counts too.
+        value = (row[0] if row else "").strip().removeprefix("=").strip('"').strip()
         if not value:
             continue
         digits = value.replace(" ", "").replace(".", "").replace("-", "")
@@ -152,7 +164,7 @@ def import_recipients(campaign: SmsCampaign, lines) -> ImportReport:
 
 def _delimiter(lines) -> str:
     first = lines[0] if lines else ""
-    return ";" if first.count(";") > first.count(",") else ","
+    return max([",", ";", "\t"], key=first.count)
 
 
 def remove_recipients(campaign: SmsCampaign, ids) -> int:
@@ -252,7 +264,7 @@ def start_generation(campaign: SmsCampaign) -> None:
     if not campaign.recipients.exists():
         raise CampaignError("Add recipients before generating.")
     if not move_campaign(campaign, C.GENERATE):
-        raise CampaignError(f"This campaign is {campaign.get_status_display()}: it cannot be generated again.")
+        raise CampaignError(f"This campaign's SMS were already generated (status: {campaign.get_status_display()}).")
     wake_generation(campaign.pk)
 
 

@@ -78,7 +78,7 @@ def send_claimed(token: str, ids: list[int]) -> None:
     ready: list[SmsMessage] = []
     for message in messages:
         # Checked again now: the opt-in may have been withdrawn since the message was queued.
-        refusal = eligibility.check(message.record)
+        refusal = eligibility.check(message.record) or _campaign_duplicate(message)
         if refusal:
             move([message.pk], states.SKIPPED, kind="skipped", actor=WORKER, detail=refusal.message,
                  where=held, error_code=refusal.code, error_message=refusal.message, lease_until=None)
@@ -97,6 +97,20 @@ def send_claimed(token: str, ids: list[int]) -> None:
         if len(outcomes) != len(chunk):
             raise RuntimeError(f"{connector.name} returned {len(outcomes)} outcomes for {len(chunk)} messages")
         record_outcomes(token, list(zip(chunk, outcomes, strict=True)), provider=connector.name)
+
+
+def _campaign_duplicate(message: SmsMessage) -> eligibility.Refusal | None:
+    """A campaign gives a number one SMS. If the record's number changed since generation to
+    one another message of the campaign already goes to, this one is a duplicate now."""
+    number = message.record.sms_number
+    if message.campaign_id is None or number == message.to_number:
+        return None
+    taken = SmsMessage.objects.filter(campaign_id=message.campaign_id, to_number=number).exclude(pk=message.pk) \
+        .exclude(status__in=[states.SKIPPED, states.CANCELLED]).exists()
+    if not taken:
+        return None
+    return eligibility.Refusal("duplicate_number", f"{number} already gets this campaign's SMS through another "
+                                                   "recipient (the number was changed after generation).")
 
 
 def _begin_calling(token: str, chunk: list[SmsMessage], provider: str) -> list[SmsMessage]:

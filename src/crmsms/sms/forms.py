@@ -18,14 +18,57 @@ STATUS_CHOICES = [(states.DRAFT, "Draft"), (states.TO_SEND, "Send SMS")]
 
 
 class SendAtField(forms.DateTimeField):
-    """A date typed without a zone is read in the user's zone (the active one)."""
+    """A date typed without a zone is read in the user's zone (the active one). A date in
+    the past means now (and is recorded as now); more than MAX_DAYS_AHEAD ahead is refused."""
+
+    def __init__(self, *args, label="Sending date", **kwargs):
+        super().__init__(*args, label=label, **kwargs)
 
     def to_python(self, value):
         try:
             return super().to_python(value)
         except (OverflowError, ValueError):
             # Year 1 in Paris is before year 1 in UTC: Python cannot represent it.
-            raise forms.ValidationError("Sending date: enter a real date, such as today.", code="invalid") from None
+            raise forms.ValidationError(f"{self.label}: enter a real date, such as today.", code="invalid") from None
+        except forms.ValidationError as error:
+            if error.code == "ambiguous_timezone":
+                raise forms.ValidationError(
+                    f"{self.label}: this time happens twice, or not at all, in "
+                    f"{timezone.get_current_timezone_name()} when the clocks change; choose another.",
+                    code="ambiguous_time") from None
+            raise
+
+    def clean(self, value):
+        when = super().clean(value)
+        now = timezone.now()
+        if when is None or when < now:
+            return now  # "in the past: send now", and listed as sent now, not years ago
+        if when > now + timedelta(days=MAX_DAYS_AHEAD):
+            raise forms.ValidationError(f"{self.label}: at most {MAX_DAYS_AHEAD} days ahead.", code="too_far")
+        return when
+
+
+class GuardsStaleEdits(forms.ModelForm):
+    """For a record with `updated_at`: the form carries when its editor was opened, and
+    saving over a change made since (another tab, someone else) is refused instead of
+    silently undoing it."""
+
+    loaded_at = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["loaded_at"].initial = self.instance.updated_at.isoformat()
+
+    def clean(self):
+        data = super().clean()
+        loaded_at = data.get("loaded_at")
+        if self.instance.pk and loaded_at and loaded_at != self.instance.updated_at.isoformat():
+            raise forms.ValidationError(
+                f"This {self._meta.model._meta.verbose_name.removeprefix('sms ')} was changed since you opened it "
+                "(in another tab or by someone else). Open it again to see it as it is now, then make your change.",
+                code="conflict")
+        return data
 
 
 def placeholder_errors(problems: list[placeholders.Problem]) -> forms.ValidationError:
@@ -89,15 +132,6 @@ class MessageForm(forms.Form):
         if problems:
             raise placeholder_errors(problems)
         return body
-
-    def clean_send_at(self):
-        now = timezone.now()
-        send_at = self.cleaned_data.get("send_at")
-        if send_at is None or send_at < now:
-            return now  # "in the past: send now", and listed as sent now, not years ago
-        if send_at > now + timedelta(days=MAX_DAYS_AHEAD):
-            raise forms.ValidationError(f"Sending date: at most {MAX_DAYS_AHEAD} days ahead.", code="too_far")
-        return send_at
 
     def clean(self):
         data = super().clean()

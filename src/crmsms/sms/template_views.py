@@ -13,21 +13,24 @@ from crmsms.crm.views import MODULES
 from crmsms.web.listing import Column, listing, parse_id
 
 from . import placeholders, rendering, segments, states, variables
-from .forms import MAX_CHARACTERS, SendAtField, check_literal_length, clean_text, placeholder_errors
-from .models import SmsTemplate
+from .forms import (
+    MAX_CHARACTERS,
+    GuardsStaleEdits,
+    SendAtField,
+    check_literal_length,
+    clean_text,
+    placeholder_errors,
+)
+from .models import SmsCampaign, SmsTemplate
 
 COLUMNS = [Column("name", "Name", "name"), Column("module", "Based on", "module"),
            Column("text", "Message"), Column("used", "Used", "used"), Column("updated", "Changed", "updated_at")]
 
 
-class TemplateForm(forms.ModelForm):
+class TemplateForm(GuardsStaleEdits):
     module = forms.ChoiceField(label="Based on", choices=list(variables.MODULES.items()), widget=forms.RadioSelect,
                                error_messages={"required": "Based on: choose Contacts or Accounts.",
                                                "invalid_choice": "Based on: choose Contacts or Accounts."})
-    # When the editor was opened: saving over a change made since (another tab, someone
-    # else) is refused instead of silently undoing it.
-    loaded_at = forms.CharField(widget=forms.HiddenInput, required=False)
-
     body = forms.CharField(label="Message", widget=forms.Textarea(attrs={"rows": 6}), strip=False,
                            error_messages={"required": "Message: the text is empty."})
 
@@ -36,11 +39,6 @@ class TemplateForm(forms.ModelForm):
         fields = ["name", "module", "body"]
         error_messages = {"name": {"unique": "Name: another template already has this name.",
                                    "required": "Name: enter a name."}}
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            self.fields["loaded_at"].initial = self.instance.updated_at.isoformat()
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
@@ -66,11 +64,6 @@ class TemplateForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        loaded_at = data.get("loaded_at")
-        if self.instance.pk and loaded_at and loaded_at != self.instance.updated_at.isoformat():
-            raise forms.ValidationError(
-                "This template was changed since you opened it (in another tab or by someone else). "
-                "Open it again to see the current text, then make your change.", code="conflict")
         body, module = data.get("body"), data.get("module")
         if body and module:
             problems = placeholders.problems(body, module)
@@ -150,6 +143,11 @@ def template_duplicate(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def template_delete(request, pk: int):
     template = get_object_or_404(SmsTemplate, pk=pk)
+    drafts = list(template.campaigns.filter(status__in=[SmsCampaign.DRAFT, SmsCampaign.GENERATE]))
+    if drafts:
+        messages.error(request, "This template is the associated template of campaigns not generated yet ("
+                       + ", ".join(str(c) for c in drafts[:5]) + "): choose another template for them first.")
+        return redirect(template)
     if request.method == "POST":
         name = str(template)
         template.delete()
@@ -179,11 +177,10 @@ def preview(request):
         measure = segments.measure(placeholders.compile(body, module).literal)
         return JsonResponse({"problems": [], "text": None, "encoding": measure.encoding, "segments": measure.segments})
     record = get_object_or_404(MODULES[module].model, pk=record_id)
-    when = SendAtField(required=False)
     try:
-        send_at = max(when.clean(request.POST.get("send_at") or None) or timezone.now(), timezone.now())
+        send_at = SendAtField(required=False).clean(request.POST.get("send_at") or None)
     except forms.ValidationError:
-        send_at = timezone.now()
+        send_at = timezone.now()  # the form says what is wrong with the date; the preview goes on
     result = rendering.preview(record, body, request.user, when=send_at)
     return JsonResponse({"problems": [], "text": result.text, "encoding": result.encoding, "segments": result.segments,
                          "characters": len(result.text), "empty": result.empty})

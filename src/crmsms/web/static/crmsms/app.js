@@ -213,7 +213,7 @@
   document.querySelectorAll("[data-live][id]").forEach(function (panel) {
     var id = panel.id, rounds = 0;
     function refresh() {
-      if (++rounds > 60) return;
+      rounds += 1;
       fetch(window.location.href, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
         .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
         .then(function (html) {
@@ -221,7 +221,8 @@
           var current = document.getElementById(id);
           if (!fresh || !current) return;
           current.replaceWith(fresh);
-          if (fresh.hasAttribute("data-live")) setTimeout(refresh, 2000);
+          // Every 2 s for two minutes, then every 10 s: a long campaign is still followed.
+          if (fresh.hasAttribute("data-live")) setTimeout(refresh, rounds < 60 ? 2000 : 10000);
         })
         .catch(function () { setTimeout(refresh, 5000); });
     }
