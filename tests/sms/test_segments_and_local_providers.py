@@ -1,6 +1,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crmsms.sms import segments
 from crmsms.sms.providers import connector_for
@@ -84,3 +86,15 @@ def test_an_emoji_is_never_split_across_parts():
     assert "".join(p.content for p in parts) == text
     assert all("\ud83c" not in p.content or "🎉" in p.content for p in parts)
     assert "🎉" in parts[1].content
+
+
+@given(st.text(alphabet="abcXYZ 0123.,!?éèàù€[]{}^~|\\\nçê🎉’\x1b", max_size=330))
+@settings(max_examples=500, deadline=None)
+def test_the_fast_count_agrees_with_smsutil(text):
+    import smsutil
+
+    result = smsutil.split(text) if text else None
+    measure = segments.measure(text)
+    if result:
+        assert (measure.encoding, measure.segments) == (
+            "GSM-7" if result.encoding == "gsm0338" else "UCS-2", len(result.parts))

@@ -76,9 +76,11 @@ def inspect(e164: str) -> PhoneCheck:
         number = phonenumbers.parse(e164, None)
     except NumberParseException:
         return PhoneCheck(e164, False, False, "not a phone number")
-    if not phonenumbers.is_valid_number(number):
-        return PhoneCheck(e164, False, False, "not a valid phone number")
+    # number_type() is UNKNOWN exactly when is_valid_number() is False: one pass, not two
+    # (this runs for every recipient of a campaign).
     kind = phonenumbers.number_type(number)
+    if kind == PhoneNumberType.UNKNOWN:
+        return PhoneCheck(e164, False, False, "not a valid phone number")
     capable = kind in SMS_CAPABLE
     return PhoneCheck(e164, True, capable, "mobile" if capable else _TYPE_NAMES.get(kind, "not a mobile number"))
 
