@@ -185,3 +185,16 @@ def test_api_refuses_absurd_recipient_ids(api, template):
     campaign = SmsCampaign.objects.create(name="X", module="contacts", template=template, send_at=timezone.now())
     response = api.post(f"/api/v1/campaigns/{campaign.pk}/recipients", {"contact_ids": [10**20]})
     assert response.status_code == 422 and response.json()["errors"][0]["field"].startswith("contact_ids")
+
+
+def test_a_campaign_message_links_to_its_campaign(web, user, template, contact):
+    campaign = SmsCampaign.objects.create(name="Linked", module="contacts", template=template, send_at=timezone.now(),
+                                          created_by=user)
+    campaigns.add_recipients(campaign, [contact.pk])
+    campaigns.start_generation(campaign)
+    campaigns.generate(campaign.pk)
+    message = campaign.messages.get()
+    assert "Linked" in web.get(f"/sms/{message.pk}/").content.decode()
+    listed = web.get("/sms/", {"campaign": campaign.pk}).context["page"].object_list
+    assert [m.pk for m in listed] == [message.pk]
+    assert list(web.get("/sms/", {"campaign": campaign.pk + 1}).context["page"].object_list) == []

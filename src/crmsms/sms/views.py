@@ -29,9 +29,10 @@ def message_list(request):
     status = request.GET.get("status", "")
     if status in states.LABELS:
         qs = qs.filter(status=status)
-    template = parse_id(request.GET.get("template"))
-    if template is not None:
-        qs = qs.filter(template_id=template)
+    for name in ("template", "campaign"):  # "All SMS made from this template / of this campaign"
+        pk = parse_id(request.GET.get(name))
+        if pk is not None:
+            qs = qs.filter(**{f"{name}_id": pk})
     context = listing(request, qs, search=["body", "recipient_name"], phone_fields=["to_number"],
                       columns=COLUMNS, default_sort="-send_at")
     return render(request, "sms/message_list.html", {**context, "choice_filter": {
@@ -39,7 +40,8 @@ def message_list(request):
 
 
 def message_detail(request, pk: int):
-    message = get_object_or_404(SmsMessage.objects.select_related("contact", "account", "created_by", "template"), pk=pk)
+    message = get_object_or_404(
+        SmsMessage.objects.select_related("contact", "account", "created_by", "template", "campaign"), pk=pk)
     if message.is_editable and message.record is not None:
         # A draft's text follows its record until it is queued: show it as it would leave
         # (a date already past means "now", as when it is sent).
