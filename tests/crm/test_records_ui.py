@@ -114,3 +114,11 @@ def test_deleting_a_record_leaves_a_message_being_sent_to_the_worker(web, contac
 def test_search_with_a_nul_character_is_not_an_error(web, contact):
     for path in ("/contacts/", "/accounts/", "/sms/"):
         assert web.get(path, {"q": "Ber\x00nard"}).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/contacts/", "/accounts/", "/sms/", "/templates/", "/campaigns/"])
+def test_list_pages_render_their_search_box(web, path):
+    page = web.get(path).content.decode()
+    assert 'role="search"' in page and "{{" not in page and "{%" not in page
+    if path == "/contacts/":
+        assert 'placeholder="Search contacts: name, number…"' in page
