@@ -79,12 +79,10 @@ def campaign_edit(request, pk: int | None = None):
         return redirect(campaign)
     initial = {} if campaign else {"module": variables.CONTACTS,
                                    "send_at": timezone.localtime().replace(second=0, microsecond=0)}
-    form = CampaignForm(request.POST or None, instance=campaign, initial=initial)
+    form = CampaignForm(request.POST or None, instance=campaign or SmsCampaign(created_by=request.user),
+                        initial=initial)
     if request.method == "POST" and form.is_valid():
-        campaign = form.save(commit=False)
-        if campaign.created_by_id is None:
-            campaign.created_by = request.user
-        campaign.save()
+        campaign = form.save()
         messages.success(request, f"Saved campaign “{campaign}”." + ("" if campaign.recipients.exists()
                                                                       else " Now add its recipients."))
         return redirect(campaign)

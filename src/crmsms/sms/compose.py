@@ -18,12 +18,11 @@ class EditConflict(Exception):
 
 
 def _queue(message: SmsMessage, user) -> None:
-    # Rendered now, for good: what leaves is this text, whatever changes on the record later.
-    final = rendering.preview(message.record, message.body, user, when=message.send_at)
+    """Queue a message just saved: the text rendered by that save, in this same transaction,
+    is the one that leaves, whatever changes on the record later."""
     move_one(message, states.TO_SEND, kind="queued", actor=user.get_username(),
              detail=f"to be sent at {message.send_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
-             to_number=message.record.sms_number, due_at=message.send_at,
-             text=final.text, encoding=final.encoding, segments=final.segments)
+             to_number=message.record.sms_number, due_at=message.send_at)
     if message.send_at <= timezone.now():
         wake()
 

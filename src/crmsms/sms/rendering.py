@@ -15,13 +15,9 @@ class Preview:
     empty: list[str]  # variables that leave nothing for this recipient
 
 
-def render_text(record, body: str, user, when=None) -> str:
+def preview(record, body: str, user, when=None) -> Preview:
     """`body` for `record`, sent by `user` at `when` (default: now). Raise
     placeholders.PlaceholderError if `body` has unknown or malformed variables."""
-    return preview(record, body, user, when).text
-
-
-def preview(record, body: str, user, when=None) -> Preview:
     compiled = placeholders.compile(body, record.module)
     values = variables.values_for(record, user, compiled.names, when)
     text = segments.normalise(compiled.render(values))

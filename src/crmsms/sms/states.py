@@ -62,10 +62,6 @@ def sources_of(target: str) -> frozenset[str]:
     return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)
 
 
-def allowed(source: str, target: str) -> bool:
-    return target in TRANSITIONS[source]
-
-
 class TransitionRefused(Exception):
     def __init__(self, message_id: int, current: str | None, target: str):
         self.message_id, self.current, self.target = message_id, current, target

@@ -114,12 +114,10 @@ def template_edit(request, pk: int | None = None):
     template = get_object_or_404(SmsTemplate, pk=pk) if pk else None
     asked = request.GET.get("module")
     initial = {} if template else {"module": asked if asked in variables.MODULES else variables.CONTACTS}
-    form = TemplateForm(request.POST or None, instance=template, initial=initial)
+    form = TemplateForm(request.POST or None, instance=template or SmsTemplate(created_by=request.user),
+                        initial=initial)
     if request.method == "POST" and form.is_valid():
-        template = form.save(commit=False)
-        if template.created_by_id is None:
-            template.created_by = request.user
-        template.save()
+        template = form.save()
         messages.success(request, f"Saved template “{template}”.")
         return redirect(template)
     module = form["module"].value()
