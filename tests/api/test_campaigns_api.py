@@ -55,3 +55,13 @@ def test_campaign_validation(api, template_id):
     assert bad.status_code == 422
     assert {(e["field"], e["rule"]) for e in bad.json()["errors"]} == {("name", "required"), ("template_id", "module")}
     assert not SmsCampaign.objects.exists()
+
+
+def test_campaign_list_queries_do_not_grow_with_campaigns(api, contact, template_id, django_assert_max_num_queries):
+    for i in range(15):
+        cid = api.post("/api/v1/campaigns", {"name": f"C{i}", "send_at": timezone.now().isoformat(),
+                                             "module": "contacts", "template_id": template_id}).json()["id"]
+        api.post(f"/api/v1/campaigns/{cid}/recipients", {"contact_ids": [contact.pk]})
+    with django_assert_max_num_queries(6):
+        page = api.get("/api/v1/campaigns").json()
+    assert page["count"] == 15 and {c["recipients"] for c in page["items"]} == {1}
