@@ -319,7 +319,7 @@ def _recipient_ids(campaign: SmsCampaign, payload: RecipientsIn) -> list[int]:
 def add_campaign_recipients(request, campaign_id: int, payload: RecipientsIn):
     campaign = _draft_campaign(campaign_id)
     ids = _recipient_ids(campaign, payload)
-    found = set(campaigns.model_of(campaign.module).objects.filter(pk__in=ids).values_list("pk", flat=True))
+    found = campaigns.existing_ids(campaigns.model_of(campaign.module), ids)
     added = campaigns.add_recipients(campaign, found)
     return {"changed": added, "recipients": campaign.recipients.count(), "not_found": sorted(set(ids) - found)}
 

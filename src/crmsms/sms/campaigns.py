@@ -82,7 +82,7 @@ def add_recipients(campaign: SmsCampaign, ids) -> int:
     if not campaign.is_editable:
         raise CampaignError("Recipients can only change while the campaign is a Draft.")
     field_name = record_field(campaign.module)
-    existing = set(model_of(campaign.module).objects.filter(pk__in=list(ids)).values_list("pk", flat=True))
+    existing = existing_ids(model_of(campaign.module), ids)
     before = campaign.recipients.count()
     CampaignRecipient.objects.bulk_create(
         [CampaignRecipient(campaign=campaign, **{field_name + "_id": pk}) for pk in existing],
@@ -142,20 +142,16 @@ def import_recipients(campaign: SmsCampaign, lines) -> ImportReport:
             numbers.setdefault(e164, []).append(line_no)
         elif line_no > 1:
             report.unmatched.append((line_no, value[:60]))
-    found: set[int] = set()
-    id_list = list(ids)
-    for i in range(0, len(id_list), 5000):
-        found_ids = set(module.objects.filter(pk__in=id_list[i:i + 5000]).values_list("pk", flat=True))
-        found |= found_ids
-        report.unmatched += [(line, str(pk)) for pk in id_list[i:i + 5000] if pk not in found_ids for line in ids[pk]]
+    found = existing_ids(module, ids)
+    report.unmatched += [(line, str(pk)) for pk in ids if pk not in found for line in ids[pk]]
     number_list = list(numbers)
-    for i in range(0, len(number_list), 5000):
-        rows = module.objects.filter(**{f"{phone_field}__in": number_list[i:i + 5000]}).values_list("pk", phone_field)
+    for i in range(0, len(number_list), IN_CHUNK):
+        rows = module.objects.filter(**{f"{phone_field}__in": number_list[i:i + IN_CHUNK]}).values_list("pk", phone_field)
         seen = set()
         for pk, number in rows:
             found.add(pk)
             seen.add(number)
-        report.unmatched += [(line, n) for n in number_list[i:i + 5000] if n not in seen for line in numbers[n]]
+        report.unmatched += [(line, n) for n in number_list[i:i + IN_CHUNK] if n not in seen for line in numbers[n]]
     report.matched = len(found)
     report.added = add_recipients(campaign, found)
     report.unmatched.sort()
@@ -171,8 +167,23 @@ def remove_recipients(campaign: SmsCampaign, ids) -> int:
     if not campaign.is_editable:
         raise CampaignError("Recipients can only change while the campaign is a Draft.")
     field_name = record_field(campaign.module)
-    deleted, _ = campaign.recipients.filter(**{f"{field_name}_id__in": list(ids)}).delete()
+    ids, deleted = list(ids), 0
+    for i in range(0, len(ids), IN_CHUNK):
+        deleted += campaign.recipients.filter(**{f"{field_name}_id__in": ids[i:i + IN_CHUNK]}).delete()[0]
     return deleted
+
+
+# SQLite refuses a statement with more parameters than it was built for (32,766 by default,
+# 250,000 in Debian's build): long id lists go in chunks.
+IN_CHUNK = 5000
+
+
+def existing_ids(model, ids) -> set[int]:
+    """Which of `ids` are records of `model`."""
+    ids, found = list(ids), set()
+    for i in range(0, len(ids), IN_CHUNK):
+        found |= set(model.objects.filter(pk__in=ids[i:i + IN_CHUNK]).values_list("pk", flat=True))
+    return found
 
 
 # --- who gets a message --------------------------------------------------------------------
