@@ -85,7 +85,9 @@ def add_recipients(campaign: SmsCampaign, ids) -> int:
     existing = existing_ids(model_of(campaign.module), ids)
     before = campaign.recipients.count()
     CampaignRecipient.objects.bulk_create(
-        [CampaignRecipient(campaign=campaign, **{field_name + "_id": pk}) for pk in existing],
+        # In record order: "the first recipient with a number gets it" then means the one
+        # added first, and among those added together, the oldest record.
+        [CampaignRecipient(campaign=campaign, **{field_name + "_id": pk}) for pk in sorted(existing)],
         ignore_conflicts=True, batch_size=1000,
     )
     return campaign.recipients.count() - before
