@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from crmsms.crm.models import Account, Contact
-from crmsms.sms import campaigns, dispatch, states
+from crmsms.sms import campaigns, dispatch, generation, states
 from crmsms.sms.models import SmsCampaign, SmsTemplate
 from crmsms.sms.providers.memory import MemoryConnector
 
@@ -42,7 +42,7 @@ def make_campaign(user, template, people, send_at=None):
 
 def test_forecast_says_who_gets_a_message_and_why_not(user, template, people):
     campaign = make_campaign(user, template, people)
-    result = campaigns.forecast(campaign)
+    result = generation.forecast(campaign)
     assert result.messages == 2 and result.segments == 2
     assert dict(result.skipped) == {"no_opt_in": 1, "no_number": 1, "not_mobile": 1, "duplicate_number": 1}
 
@@ -51,7 +51,7 @@ def test_generate_then_send(user, template, people):
     campaign = make_campaign(user, template, people)
     campaigns.start_generation(campaign)  # the web request: only a status change
     assert campaign.status == C.GENERATE and not campaign.messages.exists()
-    assert campaigns.generate(campaign.pk)  # the worker
+    assert generation.generate(campaign.pk)  # the worker
     campaign.refresh_from_db()
     assert campaign.status == C.SENDING and (campaign.generated, campaign.skipped) == (2, 4)
     assert campaign.messages.count() == 6
@@ -69,8 +69,8 @@ def test_generate_then_send(user, template, people):
 def test_generation_is_not_done_twice(user, template, people):
     campaign = make_campaign(user, template, people)
     campaigns.start_generation(campaign)
-    assert campaigns.generate(campaign.pk)
-    assert not campaigns.generate(campaign.pk)  # a second task, a second worker: nothing to take
+    assert generation.generate(campaign.pk)
+    assert not generation.generate(campaign.pk)  # a second task, a second worker: nothing to take
     assert campaign.messages.count() == 6
     with pytest.raises(campaigns.CampaignError):
         campaigns.start_generation(campaign)
@@ -80,26 +80,26 @@ def test_interrupted_generation_resumes_without_duplicates_or_holes(user, templa
     many = Contact.objects.bulk_create(
         Contact(first_name=f"P{i}", last_name="X", phone_mobile=f"+3361{i:07d}", sms_opt_in=True) for i in range(250))
     campaign = make_campaign(user, template, many)
-    monkeypatch.setattr(campaigns, "BATCH", 100)
+    monkeypatch.setattr(generation, "BATCH", 100)
     campaigns.start_generation(campaign)
-    real_render = campaigns._render
+    real_decide = generation._Plan.decide
     calls = {"n": 0}
 
     def crash_in_the_third_batch(*args):
         calls["n"] += 1
         if calls["n"] == 231:
             raise KeyboardInterrupt("worker killed")
-        return real_render(*args)
+        return real_decide(*args)
 
-    monkeypatch.setattr(campaigns, "_render", crash_in_the_third_batch)
+    monkeypatch.setattr(generation._Plan, "decide", crash_in_the_third_batch)
     with pytest.raises(KeyboardInterrupt):
-        campaigns.generate(campaign.pk)
-    monkeypatch.setattr(campaigns, "_render", real_render)
+        generation.generate(campaign.pk)
+    monkeypatch.setattr(generation._Plan, "decide", real_decide)
     campaign.refresh_from_db()
     assert campaign.status == C.GENERATING and campaign.messages.count() == 200
-    assert not campaigns.generate(campaign.pk)  # its heartbeat is fresh: someone may still be on it
+    assert not generation.generate(campaign.pk)  # its heartbeat is fresh: someone may still be on it
     SmsCampaign.objects.filter(pk=campaign.pk).update(heartbeat=timezone.now() - timedelta(minutes=5))
-    assert campaigns.generate(campaign.pk)
+    assert generation.generate(campaign.pk)
     campaign.refresh_from_db()
     assert campaign.status == C.SENDING and campaign.generated == 250
     assert campaign.messages.count() == 250
@@ -109,7 +109,7 @@ def test_interrupted_generation_resumes_without_duplicates_or_holes(user, templa
 def test_pause_stops_sending_and_resume_continues(user, template, people):
     campaign = make_campaign(user, template, people)
     campaigns.start_generation(campaign)
-    campaigns.generate(campaign.pk)
+    generation.generate(campaign.pk)
     campaigns.pause(campaign)
     assert dispatch.dispatch_once() == 0 and MemoryConnector.outbox == []
     campaigns.resume(campaign)
@@ -121,7 +121,7 @@ def test_pause_stops_sending_and_resume_continues(user, template, people):
 def test_cancel_marks_unsent_messages_cancelled(user, template, people):
     campaign = make_campaign(user, template, people, send_at=timezone.now() + timedelta(days=1))
     campaigns.start_generation(campaign)
-    campaigns.generate(campaign.pk)
+    generation.generate(campaign.pk)
     campaign.refresh_from_db()
     assert campaign.status == C.SCHEDULED
     assert campaigns.cancel(campaign, user) == 2
@@ -133,7 +133,7 @@ def test_cancel_marks_unsent_messages_cancelled(user, template, people):
 def test_scheduled_campaign_starts_at_its_date(user, template, people):
     campaign = make_campaign(user, template, people, send_at=timezone.now() + timedelta(hours=1))
     campaigns.start_generation(campaign)
-    campaigns.generate(campaign.pk)
+    generation.generate(campaign.pk)
     assert dispatch.dispatch_once() == 0
     SmsCampaign.objects.filter(pk=campaign.pk).update(send_at=timezone.now())
     campaign.messages.update(due_at=timezone.now())
@@ -171,7 +171,7 @@ def test_accounts_campaign(user):
                                           created_by=user)
     campaigns.add_recipients(campaign, [shop.pk])
     campaigns.start_generation(campaign)
-    campaigns.generate(campaign.pk)
+    generation.generate(campaign.pk)
     dispatch.dispatch_once()
     assert [m.body for m in MemoryConnector.outbox] == ["Shop opens at 9"]
 

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from crmsms.crm.models import Contact
-from crmsms.sms import campaigns
+from crmsms.sms import campaigns, generation
 from crmsms.sms.models import SmsCampaign, SmsTemplate
 from crmsms.sms.providers.memory import MemoryConnector
 
@@ -81,7 +81,7 @@ def test_pause_and_cancel_from_the_page(web, template, contact):
                                           send_at=timezone.now() + timezone.timedelta(days=1))
     campaigns.add_recipients(campaign, [contact.pk])
     campaigns.start_generation(campaign)
-    campaigns.generate(campaign.pk)
+    generation.generate(campaign.pk)
     web.post(f"/campaigns/{campaign.pk}/action/", {"action": "pause"})
     campaign.refresh_from_db()
     assert campaign.status == "paused"
@@ -103,7 +103,7 @@ def test_campaign_page_queries_do_not_grow_with_messages(web, template, django_a
     campaign = SmsCampaign.objects.create(name="Big", module="contacts", template=template, send_at=timezone.now())
     campaigns.add_recipients(campaign, [p.pk for p in people])
     campaigns.start_generation(campaign)
-    campaigns.generate(campaign.pk)
+    generation.generate(campaign.pk)
     with django_assert_max_num_queries(15):
         assert web.get(f"/campaigns/{campaign.pk}/").status_code == 200
 
@@ -173,7 +173,7 @@ def test_a_number_changed_after_generation_is_not_sent_twice(user, template):
                                           created_by=user)
     campaigns.add_recipients(campaign, [a.pk, b.pk])
     campaigns.start_generation(campaign)
-    campaigns.generate(campaign.pk)
+    generation.generate(campaign.pk)
     b.phone_mobile = a.phone_mobile  # after generation, b takes a's number
     b.save()
     dispatch.dispatch_once()
@@ -192,7 +192,7 @@ def test_a_campaign_message_links_to_its_campaign(web, user, template, contact):
                                           created_by=user)
     campaigns.add_recipients(campaign, [contact.pk])
     campaigns.start_generation(campaign)
-    campaigns.generate(campaign.pk)
+    generation.generate(campaign.pk)
     message = campaign.messages.get()
     assert "Linked" in web.get(f"/sms/{message.pk}/").content.decode()
     listed = web.get("/sms/", {"campaign": campaign.pk}).context["page"].object_list

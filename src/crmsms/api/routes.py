@@ -12,7 +12,7 @@ from ninja import Field, NinjaAPI, Query, Schema, Status
 from crmsms.crm.forms import AccountForm, ContactForm
 from crmsms.crm.models import Account, Contact
 from crmsms.crm.views import ACCOUNTS, CONTACTS
-from crmsms.sms import campaigns, compose, placeholders, rendering, segments, states, variables
+from crmsms.sms import campaigns, compose, generation, placeholders, rendering, segments, states, variables
 from crmsms.sms.campaign_views import CampaignForm
 from crmsms.sms.forms import MessageForm
 from crmsms.sms.models import SmsCampaign, SmsMessage, SmsTemplate
@@ -334,7 +334,7 @@ def remove_campaign_recipients(request, campaign_id: int, payload: RecipientsIn)
 @api.get("/campaigns/{campaign_id}/forecast", response={200: ForecastOut, **ERR}, tags=["campaigns"])
 def campaign_forecast(request, campaign_id: int):
     """What « Generate all SMS Messages » would do now: messages, skipped by reason, parts."""
-    result = campaigns.forecast(get_object_or_404(SmsCampaign, pk=campaign_id))
+    result = generation.forecast(get_object_or_404(SmsCampaign, pk=campaign_id))
     return {"messages": result.messages, "skipped": dict(result.skipped), "segments": result.segments}
 
 

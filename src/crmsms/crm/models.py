@@ -6,11 +6,40 @@ from django.urls import reverse
 from . import phones
 
 
-class Account(models.Model):
+class Recipient(models.Model):
+    """What contacts and accounts share as receivers of SMS (the protocol sms.eligibility
+    and sms.generation read): the field their SMS go to, the opt-in, and the kind of that
+    number, worked out when the record is saved."""
+
+    phone_field = ""  # the subclass's field holding the number SMS go to, in E.164
+    sms_opt_in = models.BooleanField("SMS opt in", default=False)
+    # phones.kind() of the number, kept with it ("" = not worked out yet: a bulk insert
+    # bypasses save(); readers then work it out themselves).
+    number_kind = models.CharField(max_length=20, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        self.number_kind = phones.kind(self.sms_number)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "number_kind"}
+        super().save(*args, **kwargs)
+
+    @property
+    def sms_number(self) -> str:
+        return getattr(self, self.phone_field)
+
+    @property
+    def phone_display(self) -> str:
+        return phones.display(self.sms_number)
+
+
+class Account(Recipient):
     name = models.CharField(max_length=200)
     # The manual's "Phone field": the number an account's SMS go to, in E.164.
     phone_office = models.CharField("Phone", max_length=20, blank=True, db_index=True)
-    sms_opt_in = models.BooleanField("SMS opt in", default=False)
     billing_street = models.CharField("Street", max_length=200, blank=True)
     billing_postal_code = models.CharField("Postal code", max_length=20, blank=True)
     billing_city = models.CharField("City", max_length=100, blank=True)
@@ -28,27 +57,17 @@ class Account(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("crm:account_detail", args=[self.pk])
 
-    # The recipient protocol shared with Contact (see sms.eligibility).
     module = "accounts"
     phone_field = "phone_office"
 
-    @property
-    def sms_number(self) -> str:
-        return self.phone_office
 
-    @property
-    def phone_display(self) -> str:
-        return phones.display(self.phone_office)
-
-
-class Contact(models.Model):
+class Contact(Recipient):
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100)
     title = models.CharField(max_length=100, blank=True)
     email = models.EmailField(blank=True)
     # The manual's "Mobile field": where a contact's SMS go, in E.164.
     phone_mobile = models.CharField("Mobile", max_length=20, blank=True, db_index=True)
-    sms_opt_in = models.BooleanField("SMS opt in", default=False)
     account = models.ForeignKey(
         Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
     )
@@ -70,11 +89,3 @@ class Contact(models.Model):
 
     module = "contacts"
     phone_field = "phone_mobile"
-
-    @property
-    def sms_number(self) -> str:
-        return self.phone_mobile
-
-    @property
-    def phone_display(self) -> str:
-        return phones.display(self.phone_mobile)

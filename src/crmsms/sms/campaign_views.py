@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from crmsms.crm.views import MODULES
 from crmsms.web.listing import Column, listing, parse_id, search_filter
 
-from . import campaigns, states, variables
+from . import campaigns, generation, states, variables
 from .forms import GuardsStaleEdits, SendAtField
 from .models import SmsCampaign, SmsTemplate
 
@@ -103,7 +103,7 @@ def campaign_detail(request, pk: int):
     if campaign.is_editable:
         # Counting every recipient takes seconds on a large list: then only when asked.
         if recipient_page.paginator.count <= FORECAST_INLINE or request.GET.get("forecast"):
-            context["forecast"] = campaigns.forecast(campaign)
+            context["forecast"] = generation.forecast(campaign)
         else:
             context["forecast_on_demand"] = True
         context["import_report"] = request.session.pop(f"import-report-{campaign.pk}", None)

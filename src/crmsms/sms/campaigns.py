@@ -1,17 +1,8 @@
-"""SMS campaigns: who gets a message, generating one message per recipient, and moving a
-campaign through its statuses (DESIGN §1).
-
-Generation runs in the worker, never in a web request. It is resumable: messages are
-written in batches together with the campaign's cursor (the last recipient done), in one
-transaction, and a unique constraint allows one message per (campaign, recipient), so a
-generation interrupted by a crash continues where it stopped with no duplicates and no
-holes. The campaign leaves "generating" only when every recipient has its message.
-"""
+"""SMS campaigns: their recipients, and moving a campaign through its statuses (DESIGN §1).
+Generating the messages is in `generation`."""
 
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -21,8 +12,8 @@ from django.utils import timezone
 from crmsms.crm import phones
 from crmsms.crm.models import Account, Contact
 
-from . import eligibility, placeholders, segments, states, variables
-from .models import CampaignRecipient, SmsCampaign, SmsMessage
+from . import states, variables
+from .models import CampaignRecipient, SmsCampaign
 from .transitions import move
 
 log = logging.getLogger(__name__)
@@ -37,18 +28,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     C.PAUSED: frozenset({C.SCHEDULED, C.SENDING, C.CANCELLED}),
     C.COMPLETED: frozenset(),
     C.CANCELLED: frozenset(),
-}
-BATCH = 2000
-STALE_AFTER = timedelta(seconds=60)  # a generating worker writes a heartbeat with every batch
-
-REASONS = {
-    "no_opt_in": "No opt-in",
-    "no_number": "No number",
-    "invalid_number": "Invalid number",
-    "not_mobile": "Landline or not a mobile",
-    "duplicate_number": "Duplicate number",
-    "record_deleted": "Record deleted",
-    "empty_text": "Empty text once filled in",
 }
 
 
@@ -188,84 +167,6 @@ def existing_ids(model, ids) -> set[int]:
     return found
 
 
-# --- who gets a message --------------------------------------------------------------------
-
-@dataclass
-class Forecast:
-    """What generation would do now."""
-
-    messages: int = 0
-    skipped: Counter = field(default_factory=Counter)
-    segments: int = 0
-
-    @property
-    def skipped_total(self) -> int:
-        return sum(self.skipped.values())
-
-    def reasons(self) -> list[tuple[str, str, int]]:
-        return [(code, REASONS.get(code, code), n) for code, n in self.skipped.most_common()]
-
-
-def _recipient_batches(campaign: SmsCampaign, after: int = 0):
-    """The campaign's recipients with their records, in id order, a batch at a time."""
-    field_name = record_field(campaign.module)
-    related = [field_name] + (["contact__account"] if field_name == "contact" else [])
-    while True:
-        batch = list(campaign.recipients.filter(pk__gt=after).select_related(*related).order_by("pk")[:BATCH])
-        if not batch:
-            return
-        yield batch
-        after = batch[-1].pk
-
-
-def classify(record, seen: set[str]) -> str | None:
-    """Why `record` gets no message (a reason code), or None. The first recipient with a
-    number gets it: the later ones with the same number are duplicates."""
-    refusal = eligibility.check(record)
-    if refusal:
-        return refusal.code
-    if record.sms_number in seen:
-        return "duplicate_number"
-    seen.add(record.sms_number)
-    return None
-
-
-def forecast(campaign: SmsCampaign) -> Forecast:
-    result = Forecast()
-    seen: set[str] = set()
-    compiled = _compiled(campaign)
-    for batch in _recipient_batches(campaign):
-        for recipient in batch:
-            record = recipient.contact or recipient.account
-            reason = classify(record, seen)
-            if reason:
-                result.skipped[reason] += 1
-                continue
-            if compiled is not None:
-                text = _render(compiled, record, campaign)
-                if not text.strip():
-                    result.skipped["empty_text"] += 1
-                    continue
-                result.segments += segments.measure(text).segments
-            result.messages += 1
-    return result
-
-
-def _compiled(campaign: SmsCampaign):
-    body = campaign.body or (campaign.template.body if campaign.template else "")
-    if not body:
-        return None
-    try:
-        return placeholders.compile(body, campaign.module)
-    except placeholders.PlaceholderError:
-        return None
-
-
-def _render(compiled, record, campaign: SmsCampaign) -> str:
-    values = variables.values_for(record, campaign.created_by, compiled.names, campaign.send_at)
-    return segments.normalise(compiled.render(values))
-
-
 # --- generation ----------------------------------------------------------------------------
 
 def start_generation(campaign: SmsCampaign) -> None:
@@ -285,80 +186,6 @@ def wake_generation(campaign_id: int) -> None:
     from .tasks import generate_campaign
 
     transaction.on_commit(lambda: generate_campaign(campaign_id))
-
-
-def _claim(campaign_id: int) -> SmsCampaign | None:
-    """Take the campaign's generation: a new one, or one whose worker stopped beating."""
-    now = timezone.now()
-    fresh = SmsCampaign.objects.filter(pk=campaign_id, status=C.GENERATE).first()
-    if fresh is not None:
-        total = fresh.recipients.count()
-        body = fresh.template.body if fresh.template else ""
-        if move_campaign(fresh, C.GENERATING, heartbeat=now, body=body, recipients_total=total,
-                         cursor=0, generated=0, skipped=0):
-            return fresh
-        return None
-    taken = SmsCampaign.objects.filter(
-        pk=campaign_id, status=C.GENERATING
-    ).filter(Q(heartbeat__isnull=True) | Q(heartbeat__lt=now - STALE_AFTER)).update(heartbeat=now)
-    return SmsCampaign.objects.get(pk=campaign_id) if taken else None
-
-
-def generate(campaign_id: int) -> bool:
-    """Generate the campaign's messages (or finish an interrupted generation). Returns
-    False when there was nothing to take (another worker has it, or it is done)."""
-    campaign = _claim(campaign_id)
-    if campaign is None:
-        return False
-    compiled = placeholders.compile(campaign.body, campaign.module)
-    field_name = record_field(campaign.module)
-    # Numbers already given a message by a previous, interrupted run: still taken.
-    seen = set(campaign.messages.filter(status__in=[states.TO_SEND, states.SENDING, states.SENT])
-               .values_list("to_number", flat=True))
-    for batch in _recipient_batches(campaign, after=campaign.cursor):
-        messages, skipped = [], 0
-        for recipient in batch:
-            record = recipient.contact or recipient.account
-            message = SmsMessage(
-                campaign=campaign, template_id=campaign.template_id, created_by=campaign.created_by,
-                recipient_name=str(record), to_number=record.sms_number, body=campaign.body,
-                send_at=campaign.send_at, due_at=campaign.send_at, **{field_name: record},
-            )
-            reason = classify(record, seen)
-            if reason:
-                skipped += 1
-                message.status, message.error_code = states.SKIPPED, reason
-                message.error_message = eligibility.check(record).message if reason != "duplicate_number" else \
-                    f"{phones.display(record.sms_number)} already gets this campaign's SMS through another recipient."
-            else:
-                text = _render(compiled, record, campaign)
-                if not text.strip():
-                    skipped += 1
-                    message.status, message.error_code = states.SKIPPED, "empty_text"
-                    message.error_message = f"The text is empty for {record}: its variables have no value."
-                    messages.append(message)
-                    continue
-                measure = segments.measure(text)
-                message.status, message.text = states.TO_SEND, text
-                message.encoding, message.segments = measure.encoding, measure.segments
-            messages.append(message)
-        with transaction.atomic():
-            # Still ours? A user may have cancelled it; then this batch is not written.
-            still = SmsCampaign.objects.select_for_update().filter(pk=campaign.pk, status=C.GENERATING).exists()
-            if not still:
-                return True
-            SmsMessage.objects.bulk_create(messages, ignore_conflicts=True, batch_size=1000)
-            SmsCampaign.objects.filter(pk=campaign.pk).update(
-                cursor=batch[-1].pk, heartbeat=timezone.now(), updated_at=timezone.now(),
-                generated=campaign.generated + len(messages) - skipped, skipped=campaign.skipped + skipped)
-        campaign.refresh_from_db()
-    target = C.SENDING if campaign.send_at <= timezone.now() else C.SCHEDULED
-    move_campaign(campaign, target, heartbeat=None)
-    if target == C.SENDING:
-        from .dispatch import wake
-
-        wake()
-    return True
 
 
 # --- the rest of a campaign's life ----------------------------------------------------------
@@ -399,6 +226,7 @@ def tick() -> None:
     """The worker's periodic look at campaigns: start or resume generations, start sending
     scheduled ones whose date has come, and complete those whose messages are all final."""
     now = timezone.now()
+    from .generation import STALE_AFTER
     from .tasks import generate_campaign
 
     for pk in SmsCampaign.objects.filter(status=C.GENERATE).values_list("pk", flat=True):

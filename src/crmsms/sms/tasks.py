@@ -12,9 +12,9 @@ def dispatch_now() -> None:
 
 @db_task()
 def generate_campaign(campaign_id: int) -> None:
-    from . import campaigns
+    from . import generation
 
-    campaigns.generate(campaign_id)
+    generation.generate(campaign_id)
 
 
 @db_task()

@@ -22,53 +22,56 @@ MODULES = {CONTACTS: "Contacts", ACCOUNTS: "Accounts"}
 Module = Literal["contacts", "accounts"]
 
 
+def _text(value) -> str:
+    return "" if value is None else str(value)
+
+
 @dataclass(frozen=True)
 class Variable:
     name: str  # what goes between the braces: {{ contact.first_name }}
     label: str  # what the field list shows
-    value: Callable  # (record, sending user, sending date) -> str
+    # A record's variable reads one of its fields, named as a Django lookup from the record
+    # ("account__name"), so a campaign can read them all in one query as plain values...
+    field: str = ""
+    shown: Callable[[object], str] = _text  # ...and shows the value this way.
+    # The others are the same for every recipient: (sending user, sending date) -> str.
+    common: Callable | None = None
 
     @property
     def placeholder(self) -> str:
         return "{{ " + self.name + " }}"
 
 
-def _date(when) -> str:
+def _date(user, when) -> str:
     day = timezone.localdate(when) if when is not None else timezone.localdate()
     return day.strftime(settings.CRMSMS_DATE_FORMAT)
 
 
-def _text(value) -> str:
-    return "" if value is None else str(value)
-
-
 _SENDER = [
-    Variable("user.first_name", "Sender: first name", lambda record, user, when: _text(user and user.first_name)),
-    Variable("user.last_name", "Sender: last name", lambda record, user, when: _text(user and user.last_name)),
+    Variable("user.first_name", "Sender: first name", common=lambda user, when: _text(user and user.first_name)),
+    Variable("user.last_name", "Sender: last name", common=lambda user, when: _text(user and user.last_name)),
     # The day the message leaves (its sending date), as people write it.
-    Variable("today", "Date of sending", lambda record, user, when: _date(when)),
+    Variable("today", "Date of sending", common=_date),
 ]
 
 REGISTRY: dict[str, list[Variable]] = {
     CONTACTS: [
-        Variable("contact.first_name", "Contact: first name", lambda c, u, w: _text(c.first_name)),
-        Variable("contact.last_name", "Contact: last name", lambda c, u, w: _text(c.last_name)),
-        Variable("contact.title", "Contact: title", lambda c, u, w: _text(c.title)),
-        Variable("contact.email", "Contact: email", lambda c, u, w: _text(c.email)),
-        Variable("contact.phone_mobile", "Contact: mobile", lambda c, u, w: phones.display(c.phone_mobile)),
-        Variable("contact.account.name", "Contact's account: name",
-                 lambda c, u, w: _text(c.account.name) if c.account_id else ""),
-        Variable("contact.account.billing_city", "Contact's account: city",
-                 lambda c, u, w: _text(c.account.billing_city) if c.account_id else ""),
+        Variable("contact.first_name", "Contact: first name", "first_name"),
+        Variable("contact.last_name", "Contact: last name", "last_name"),
+        Variable("contact.title", "Contact: title", "title"),
+        Variable("contact.email", "Contact: email", "email"),
+        Variable("contact.phone_mobile", "Contact: mobile", "phone_mobile", phones.display),
+        Variable("contact.account.name", "Contact's account: name", "account__name"),
+        Variable("contact.account.billing_city", "Contact's account: city", "account__billing_city"),
         *_SENDER,
     ],
     ACCOUNTS: [
-        Variable("account.name", "Account: name", lambda a, u, w: _text(a.name)),
-        Variable("account.phone_office", "Account: phone", lambda a, u, w: phones.display(a.phone_office)),
-        Variable("account.billing_street", "Account: street", lambda a, u, w: _text(a.billing_street)),
-        Variable("account.billing_postal_code", "Account: postal code", lambda a, u, w: _text(a.billing_postal_code)),
-        Variable("account.billing_city", "Account: city", lambda a, u, w: _text(a.billing_city)),
-        Variable("account.website", "Account: website", lambda a, u, w: _text(a.website)),
+        Variable("account.name", "Account: name", "name"),
+        Variable("account.phone_office", "Account: phone", "phone_office", phones.display),
+        Variable("account.billing_street", "Account: street", "billing_street"),
+        Variable("account.billing_postal_code", "Account: postal code", "billing_postal_code"),
+        Variable("account.billing_city", "Account: city", "billing_city"),
+        Variable("account.website", "Account: website", "website"),
         *_SENDER,
     ],
 }
@@ -81,4 +84,21 @@ def values_for(record, user, names: frozenset[str] | None = None, when=None) -> 
     module, or only `names` (what a compiled text uses: formatting a phone number costs).
     `when` is the sending date, for `today`."""
     by_name = BY_NAME[record.module]
-    return {name: by_name[name].value(record, user, when) for name in (by_name if names is None else names)}
+    values = {}
+    for name in by_name if names is None else names:
+        variable = by_name[name]
+        if variable.common:
+            values[name] = variable.common(user, when)
+        else:
+            values[name] = variable.shown(_read(record, variable.field))
+    return values
+
+
+def _read(record, lookup: str):
+    """`record`'s value at a Django lookup path; None when a relation on the way is empty."""
+    value = record
+    for part in lookup.split("__"):
+        value = getattr(value, part)
+        if value is None:
+            return None
+    return value

@@ -1,0 +1,257 @@
+"""« Generate all SMS Messages »: one message per recipient of a campaign, made by the
+worker (never in a web request), and the forecast of what that would do.
+
+Resumable: messages are written in batches together with the campaign's cursor (the last
+recipient done), in one transaction, and a unique constraint allows one message per
+(campaign, recipient), so a generation interrupted by a crash continues where it stopped
+with no duplicates and no holes. The campaign leaves "generating" only when every
+recipient has its message.
+
+Fast, because a campaign may have a million recipients: each batch of recipients is read
+in one query as plain values (no model instance per recipient), each number's kind is the
+one stored on its record (no phone-number parsing), and each batch of messages is written
+with one prepared executemany. The forecast uses the same reading and the same decisions,
+so what the campaign page announces is what generation does.
+"""
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.db.models.constants import OnConflict
+from django.utils import timezone
+
+from crmsms.crm import phones
+
+from . import eligibility, placeholders, segments, states, variables
+from .campaigns import C, move_campaign, record_field
+from .models import SmsCampaign, SmsMessage
+
+log = logging.getLogger(__name__)
+
+BATCH = 2000
+STALE_AFTER = timedelta(seconds=60)  # a generating worker writes a heartbeat with every batch
+
+REASONS = {
+    "no_opt_in": "No opt-in",
+    "no_number": "No number",
+    "invalid_number": "Invalid number",
+    "not_mobile": "Landline or not a mobile",
+    "duplicate_number": "Duplicate number",
+    "record_deleted": "Record deleted",
+    "empty_text": "Empty text once filled in",
+}
+
+# How a recipient is named on its message (the records' __str__, from plain values).
+NAME_FIELDS = {variables.CONTACTS: ("first_name", "last_name"), variables.ACCOUNTS: ("name",)}
+
+
+# --- reading recipients and deciding --------------------------------------------------------
+
+@dataclass
+class _Plan:
+    """How to read one campaign's recipients and make their texts. A row is
+    (recipient id, record id, *name fields, number, opt-in, number kind, *variable fields)."""
+
+    campaign: SmsCampaign
+    compiled: placeholders.Compiled | None
+    lookups: list[str] = field(default_factory=list)
+    label: str = ""  # the number field's name, for reasons a person reads
+    names: slice = field(default_factory=lambda: slice(0))
+    number_at: int = 0
+    record_values: list[tuple[str, int, object]] = field(default_factory=list)  # (name, row index, shown)
+    common_values: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, campaign: SmsCampaign, body: str) -> "_Plan":
+        from .campaigns import model_of
+
+        compiled = None
+        if body:
+            try:
+                compiled = placeholders.compile(body, campaign.module)
+            except placeholders.PlaceholderError:
+                compiled = None  # a draft's text with mistakes: the forecast counts without texts
+        model = model_of(campaign.module)
+        prefix = record_field(campaign.module) + "__"
+        name_fields = NAME_FIELDS[campaign.module]
+        plan = cls(campaign, compiled, label=str(model._meta.get_field(model.phone_field).verbose_name))
+        plan.lookups = ["pk", prefix + "id", *(prefix + f for f in name_fields),
+                        prefix + model.phone_field, prefix + "sms_opt_in", prefix + "number_kind"]
+        plan.names = slice(2, 2 + len(name_fields))
+        plan.number_at = plan.names.stop
+        for name in sorted(compiled.names) if compiled else []:
+            variable = variables.BY_NAME[campaign.module][name]
+            if variable.common:
+                plan.common_values[name] = variable.common(campaign.created_by, campaign.send_at)
+            else:
+                plan.record_values.append((name, len(plan.lookups), variable.shown))
+                plan.lookups.append(prefix + variable.field)
+        return plan
+
+    def batches(self, after: int = 0):
+        """The campaign's recipients as rows, in recipient id order, a batch at a time."""
+        recipients = self.campaign.recipients.order_by("pk").values_list(*self.lookups)
+        while batch := list(recipients.filter(pk__gt=after)[:BATCH]):
+            yield batch
+            after = batch[-1][0]
+
+    def decide(self, row: tuple, seen: set) -> tuple[str, str, str]:
+        """(name, reason code, why) for a recipient who gets no message, (name, "", text)
+        for one who does. The first recipient with a number gets it: the later ones with
+        the same number are duplicates, and `seen` holds the numbers given so far."""
+        name = " ".join(row[self.names]).strip()
+        number, opt_in, kind = row[self.number_at:self.number_at + 3]
+        refusal = eligibility.refusal(name, self.label, number, kind, opt_in)
+        if refusal:
+            return name, refusal.code, refusal.message
+        key = _key(number)
+        if key in seen:
+            return name, "duplicate_number", \
+                f"{phones.display(number)} already gets this campaign's SMS through another recipient."
+        seen.add(key)
+        if self.compiled is None:
+            return name, "", ""
+        values = dict(self.common_values)
+        for variable, index, shown in self.record_values:
+            values[variable] = shown(row[index])
+        text = segments.normalise(self.compiled.render(values))
+        if not text.strip():
+            return name, "empty_text", f"The text is empty for {name}: its variables have no value."
+        return name, "", text
+
+
+def _key(number: str):
+    """A number as a set member: an int takes half the memory of its string, which counts
+    with a million recipients."""
+    return int(number[1:]) if number[1:].isdigit() else number
+
+
+# --- forecast -----------------------------------------------------------------------------
+
+@dataclass
+class Forecast:
+    """What generation would do now."""
+
+    messages: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    segments: int = 0
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+    def reasons(self) -> list[tuple[str, str, int]]:
+        return [(code, REASONS.get(code, code), n) for code, n in self.skipped.most_common()]
+
+
+def forecast(campaign: SmsCampaign) -> Forecast:
+    result = Forecast()
+    seen: set = set()
+    plan = _Plan.of(campaign, campaign.body or (campaign.template.body if campaign.template else ""))
+    for batch in plan.batches():
+        for row in batch:
+            _name, reason, text = plan.decide(row, seen)
+            if reason:
+                result.skipped[reason] += 1
+                continue
+            result.messages += 1
+            if text:
+                result.segments += segments.measure(text).segments
+    return result
+
+
+# --- generation ---------------------------------------------------------------------------
+
+def claim(campaign_id: int) -> SmsCampaign | None:
+    """Take the campaign's generation: a new one, or one whose worker stopped beating."""
+    now = timezone.now()
+    fresh = SmsCampaign.objects.filter(pk=campaign_id, status=C.GENERATE).first()
+    if fresh is not None:
+        total = fresh.recipients.count()
+        body = fresh.template.body if fresh.template else ""
+        if move_campaign(fresh, C.GENERATING, heartbeat=now, body=body, recipients_total=total,
+                         cursor=0, generated=0, skipped=0):
+            return fresh
+        return None
+    taken = SmsCampaign.objects.filter(
+        pk=campaign_id, status=C.GENERATING
+    ).filter(Q(heartbeat__isnull=True) | Q(heartbeat__lt=now - STALE_AFTER)).update(heartbeat=now)
+    return SmsCampaign.objects.get(pk=campaign_id) if taken else None
+
+
+def generate(campaign_id: int) -> bool:
+    """Generate the campaign's messages (or finish an interrupted generation). Returns
+    False when there was nothing to take (another worker has it, or it is done)."""
+    campaign = claim(campaign_id)
+    if campaign is None:
+        return False
+    plan = _Plan.of(campaign, campaign.body)
+    writer = _Writer(campaign)
+    # Numbers already given a message by a previous, interrupted run: still taken.
+    seen = {_key(n) for n in campaign.messages.exclude(status=states.SKIPPED).values_list("to_number", flat=True)}
+    for batch in plan.batches(after=campaign.cursor):
+        rows, skipped = [], 0
+        for row in batch:
+            name, reason, text = plan.decide(row, seen)
+            number = row[plan.number_at]
+            if reason:
+                skipped += 1
+                rows.append((row[1], name, number, "", "", 0, states.SKIPPED, reason, text))
+            else:
+                measure = segments.measure(text)
+                rows.append((row[1], name, number, text, measure.encoding, measure.segments, states.TO_SEND, "", ""))
+        if not writer.write(rows, cursor=batch[-1][0], generated=len(rows) - skipped, skipped=skipped):
+            return True  # cancelled meanwhile
+    campaign.refresh_from_db()
+    target = C.SENDING if campaign.send_at <= timezone.now() else C.SCHEDULED
+    move_campaign(campaign, target, heartbeat=None)
+    if target == C.SENDING:
+        from .dispatch import wake
+
+        wake()
+    return True
+
+
+class _Writer:
+    """Writes a campaign's messages a batch at a time, with its progress, in one transaction.
+
+    One prepared INSERT, executed for the whole batch, skipping a (campaign, recipient) that
+    already has its message: what a bulk_create would do, without building a model instance
+    and preparing every field of every message."""
+
+    PER_MESSAGE = ["recipient_name", "to_number", "text", "encoding", "segments", "status", "error_code",
+                   "error_message"]
+    PER_CAMPAIGN = ["campaign_id", "template_id", "created_by_id", "body", "send_at", "due_at", "attempts",
+                    "claim_token", "provider", "version", "created_at", "updated_at"]
+
+    def __init__(self, campaign: SmsCampaign):
+        self.campaign = campaign
+        ops = connection.ops
+        record_column = record_field(campaign.module) + "_id"
+        columns = ", ".join(ops.quote_name(c) for c in [record_column, *self.PER_MESSAGE, *self.PER_CAMPAIGN])
+        values = ", ".join(["%s"] * (1 + len(self.PER_MESSAGE) + len(self.PER_CAMPAIGN)))
+        self.sql = (f"{ops.insert_statement(on_conflict=OnConflict.IGNORE)} {ops.quote_name(SmsMessage._meta.db_table)}"
+                    f" ({columns}) VALUES ({values}) "
+                    f"{ops.on_conflict_suffix_sql([], OnConflict.IGNORE, None, None)}")
+        now, send_at = ops.adapt_datetimefield_value(timezone.now()), ops.adapt_datetimefield_value(campaign.send_at)
+        self.constant = (campaign.pk, campaign.template_id, campaign.created_by_id, campaign.body, send_at, send_at,
+                         0, "", "", 1, now, now)
+
+    def write(self, rows: list[tuple], *, cursor: int, generated: int, skipped: int) -> bool:
+        """Write one batch and the progress after it; False if the campaign is no longer
+        generating (a user cancelled it): then nothing is written."""
+        with transaction.atomic():
+            still = SmsCampaign.objects.select_for_update().filter(pk=self.campaign.pk, status=C.GENERATING).exists()
+            if not still:
+                return False
+            with connection.cursor() as db:
+                db.executemany(self.sql, [row + self.constant for row in rows])
+            now = timezone.now()
+            SmsCampaign.objects.filter(pk=self.campaign.pk).update(
+                cursor=cursor, heartbeat=now, updated_at=now,
+                generated=F("generated") + generated, skipped=F("skipped") + skipped)
+        return True
