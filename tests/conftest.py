@@ -15,6 +15,9 @@ def _memory_provider(settings):
     """Tasks run inline (no consumer) and messages go to the in-process memory provider,
     unless a test says otherwise."""
     settings.CRMSMS_SMS_URL = "memory://"
+    # Campaigns send at any hour unless a test gives them sending hours (tests run at any
+    # time of day; tests/sms/test_sending_hours.py is about them).
+    settings.CRMSMS_SENDING_HOURS = ""
     HUEY.immediate = True
     MemoryConnector.reset()
     yield

@@ -178,6 +178,10 @@ CRMSMS_CALL_CHUNK = envint("CRMSMS_CALL_CHUNK", 10)
 CRMSMS_MAX_ATTEMPTS = envint("CRMSMS_MAX_ATTEMPTS", 6)
 CRMSMS_RETRY_BASE_SECONDS = envint("CRMSMS_RETRY_BASE_SECONDS", 30)
 CRMSMS_PROVIDER_TIMEOUT = float(env("CRMSMS_PROVIDER_TIMEOUT", "10"))
+# A new campaign's sending hours, in each recipient's time zone (sms/sending_hours.py):
+# "HH:MM-HH:MM" ("" = new campaigns send at any hour) and the days, mon..sun.
+CRMSMS_SENDING_HOURS = env("CRMSMS_SENDING_HOURS", "08:00-20:00")
+CRMSMS_SENDING_DAYS = env("CRMSMS_SENDING_DAYS", "mon,tue,wed,thu,fri,sat")
 
 LOGGING = {
     "version": 1,

@@ -12,7 +12,17 @@ from ninja import Field, NinjaAPI, Query, Schema, Status
 from crmsms.crm.forms import AccountForm, ContactForm
 from crmsms.crm.models import Account, Contact
 from crmsms.crm.views import ACCOUNTS, CONTACTS
-from crmsms.sms import campaigns, compose, generation, placeholders, rendering, segments, states, variables
+from crmsms.sms import (
+    campaigns,
+    compose,
+    generation,
+    placeholders,
+    rendering,
+    segments,
+    sending_hours,
+    states,
+    variables,
+)
 from crmsms.sms.campaign_views import CampaignForm
 from crmsms.sms.forms import MessageForm
 from crmsms.sms.models import SmsCampaign, SmsMessage, SmsTemplate
@@ -248,6 +258,7 @@ def _campaign_out(campaign: SmsCampaign, stats: dict | None = None) -> dict:
     return {
         "id": campaign.pk, "name": campaign.name, "send_at": campaign.send_at, "module": campaign.module,
         "template_id": campaign.template_id, "status": campaign.status, "created_at": campaign.created_at,
+        **_hours_of(campaign),
         # A list annotates the count (one query for the page); one campaign counts it.
         "recipients": campaign.n_recipients if hasattr(campaign, "n_recipients") else campaign.recipients.count(),
         "generated": campaign.generated, "skipped": campaign.skipped,
@@ -255,8 +266,15 @@ def _campaign_out(campaign: SmsCampaign, stats: dict | None = None) -> dict:
     }
 
 
+def _hours_of(campaign: SmsCampaign) -> dict:
+    return {"respect_hours": campaign.respect_hours, "hours_start": f"{campaign.hours_start:%H:%M}",
+            "hours_end": f"{campaign.hours_end:%H:%M}",
+            "hours_days": [sending_hours.DAY_NAMES[int(d)] for d in campaign.hours_days]}
+
+
 def _campaign_form(data: dict, instance: SmsCampaign) -> SmsCampaign:
-    data = dict(data)
+    # Sending hours left out keep what the campaign has (a new one: the server's defaults).
+    data = {**_hours_of(instance), **{k: v for k, v in data.items() if v is not None or k == "template_id"}}
     if "template_id" in data:
         data["template"] = data.pop("template_id")
     return _save(CampaignForm, data, instance=instance, rename={"template": "template_id"})

@@ -164,14 +164,27 @@ class PreviewOut(Schema):
     empty: list[str]  # variables with no value (and no default) for this recipient
 
 
-class CampaignIn(Schema):
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class SendingHoursFields(Schema):
+    """A campaign's sending hours, in each recipient's time zone. Left out on create: the
+    server's defaults (CRMSMS_SENDING_HOURS, CRMSMS_SENDING_DAYS)."""
+
+    respect_hours: bool | None = None
+    hours_start: str | None = Field(None, examples=["08:00"], max_length=8)
+    hours_end: str | None = Field(None, examples=["20:00"], max_length=8)
+    hours_days: list[Day] | None = Field(None, examples=[["mon", "tue", "wed", "thu", "fri", "sat"]], max_length=7)
+
+
+class CampaignIn(SendingHoursFields):
     name: str
     send_at: datetime
     module: Module
     template_id: int | None = Field(None, ge=1, le=2**62)
 
 
-class CampaignPatch(Schema):
+class CampaignPatch(SendingHoursFields):
     name: str | None = None
     send_at: datetime | None = None
     module: Module | None = None
@@ -184,6 +197,10 @@ class CampaignOut(Schema):
     send_at: datetime
     module: str
     template_id: int | None
+    respect_hours: bool
+    hours_start: str
+    hours_end: str
+    hours_days: list[str]
     status: str
     recipients: int
     generated: int

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from crmsms.crm.views import MODULES
 from crmsms.web.listing import Column, listing, parse_id, search_filter
 
-from . import campaigns, generation, states, variables
+from . import campaigns, generation, sending_hours, states, variables
 from .forms import GuardsStaleEdits, SendAtField
 from .models import SmsCampaign, SmsTemplate
 
@@ -32,15 +32,28 @@ class CampaignForm(GuardsStaleEdits):
                           error_messages={"required": "Date of dispatch: enter a date and a time.",
                                           "invalid": "Date of dispatch: enter a date and a time."})
 
+    hours_days = forms.MultipleChoiceField(
+        label="on", required=False, widget=forms.CheckboxSelectMultiple(attrs={"class": "inline-choices"}),
+        choices=[(name, label[:3]) for name, label in zip(sending_hours.DAY_NAMES, sending_hours.DAY_LABELS, strict=True)])
+
     class Meta:
         model = SmsCampaign
-        fields = ["name", "send_at", "module", "template"]
+        fields = ["name", "send_at", "module", "template", "respect_hours", "hours_start", "hours_end", "hours_days"]
+        widgets = {"hours_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+                   "hours_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M")}
+        error_messages = {
+            "hours_start": {"invalid": "Sending hours: enter the start as HH:MM.", "required": "Sending hours: enter the start."},
+            "hours_end": {"invalid": "Sending hours: enter the end as HH:MM.", "required": "Sending hours: enter the end."},
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["template"].queryset = SmsTemplate.objects.order_by("module", "name")
         self.fields["template"].required = False
         self.fields["template"].label_from_instance = lambda t: f"{t.name} ({t.get_module_display()})"
+        self.initial["hours_days"] = [sending_hours.DAY_NAMES[int(d)] for d in self.instance.hours_days]
+        # Needed only when the campaign keeps to sending hours (see clean).
+        self.fields["hours_start"].required = self.fields["hours_end"].required = False
         if self.instance.pk and self.instance.recipients.exists():
             # The recipients are records of the module: changing it would orphan them.
             self.fields["module"].disabled = True
@@ -51,8 +64,29 @@ class CampaignForm(GuardsStaleEdits):
             raise forms.ValidationError("Name: enter a name.", code="required")
         return name
 
+    def clean_hours_days(self):
+        return "".join(str(sending_hours.DAY_NAMES.index(name)) for name in sorted(
+            self.cleaned_data["hours_days"], key=sending_hours.DAY_NAMES.index))
+
     def clean(self):
         data = super().clean()
+        start, end = data.get("hours_start"), data.get("hours_end")
+        if data.get("respect_hours"):
+            for name, value, which in (("hours_start", start, "start"), ("hours_end", end, "end")):
+                if name in data and value is None:
+                    self.add_error(name, forms.ValidationError(f"Sending hours: enter the {which} (HH:MM).",
+                                                               code="required"))
+            if start and end and not start < end:
+                self.add_error("hours_end", forms.ValidationError(
+                    f"Sending hours: the end ({end:%H:%M}) must be after the start ({start:%H:%M}).", code="order"))
+            if not data.get("hours_days"):
+                self.add_error("hours_days", forms.ValidationError(
+                    "Sending hours: tick at least one day.", code="required"))
+        else:
+            # Not used: what is left blank keeps its value, for when they are turned on again.
+            for name in ("hours_start", "hours_end", "hours_days"):
+                if not data.get(name) and name not in self.errors:
+                    data[name] = getattr(self.instance, name)
         template, module = data.get("template"), data.get("module")
         if template and module and template.module != module:
             self.add_error("template", forms.ValidationError(

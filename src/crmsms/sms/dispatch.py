@@ -17,13 +17,14 @@ import time
 import uuid
 from dataclasses import replace
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import eligibility, states
+from . import eligibility, sending_hours, states
 from .models import SmsCampaign, SmsMessage
 from .providers import get_connector
 from .providers.base import ACCEPTED, AMBIGUOUS, FAILED, RETRY_LATER, Outcome, OutgoingSms
@@ -71,7 +72,7 @@ def send_claimed(token: str, ids: list[int]) -> None:
     """Send the messages this claim holds, a few at a time, recording each outcome."""
     held = Q(claim_token=token)
     messages = list(
-        SmsMessage.objects.select_related("contact", "account")
+        SmsMessage.objects.select_related("contact", "account", "campaign")
         .filter(held, pk__in=ids, status=states.SENDING, calling_at__isnull=True)
         .order_by("id")
     )
@@ -82,6 +83,8 @@ def send_claimed(token: str, ids: list[int]) -> None:
         if refusal:
             move([message.pk], states.SKIPPED, kind="skipped", actor=WORKER, detail=refusal.message,
                  where=held, error_code=refusal.code, error_message=refusal.message, lease_until=None)
+        elif not _within_sending_hours(message, held):
+            continue
         else:
             ready.append(message)
     connector = get_connector()
@@ -97,6 +100,25 @@ def send_claimed(token: str, ids: list[int]) -> None:
         if len(outcomes) != len(chunk):
             raise RuntimeError(f"{connector.name} returned {len(outcomes)} outcomes for {len(chunk)} messages")
         record_outcomes(token, list(zip(chunk, outcomes, strict=True)), provider=connector.name)
+
+
+def _within_sending_hours(message: SmsMessage, held: Q) -> bool:
+    """True if the message may leave now. If not (a campaign resumed at night, a retry that
+    fell in the evening), it goes back to wait for the next allowed time, the attempt not
+    counted."""
+    hours = message.campaign.sending_hours if message.campaign_id else None
+    if hours is None:
+        return True
+    now = timezone.now()
+    zones = sending_hours.zones_for(message.to_number)
+    allowed = hours.next_allowed(now, zones)
+    if allowed <= now:
+        return True
+    local = timezone.localtime(allowed, ZoneInfo(zones[0]))
+    move([message.pk], states.TO_SEND, kind="waiting", actor=WORKER, where=held,
+         detail=f"Outside the campaign's sending hours ({hours}) in {zones[0]}: waits until {local:%Y-%m-%d %H:%M}.",
+         due_at=allowed, lease_until=None, claim_token="", attempts=F("attempts") - 1)
+    return False
 
 
 def _campaign_duplicate(message: SmsMessage) -> eligibility.Refusal | None:

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from crmsms.crm import phones
 
-from . import eligibility, placeholders, segments, states, variables
+from . import eligibility, placeholders, segments, sending_hours, states, variables
 from .campaigns import C, move_campaign, record_field
 from .models import SmsCampaign, SmsMessage
 
@@ -191,6 +191,7 @@ def generate(campaign_id: int) -> bool:
         return False
     plan = _Plan.of(campaign, campaign.body)
     writer = _Writer(campaign)
+    due = _DueDates(campaign)
     # Numbers already given a message by a previous, interrupted run: still taken.
     seen = {_key(n) for n in campaign.messages.exclude(status=states.SKIPPED).values_list("to_number", flat=True)}
     for batch in plan.batches(after=campaign.cursor):
@@ -200,10 +201,11 @@ def generate(campaign_id: int) -> bool:
             number = row[plan.number_at]
             if reason:
                 skipped += 1
-                rows.append((row[1], name, number, "", "", 0, states.SKIPPED, reason, text))
+                rows.append((row[1], name, number, "", "", 0, states.SKIPPED, reason, text, due.send_at))
             else:
                 measure = segments.measure(text)
-                rows.append((row[1], name, number, text, measure.encoding, measure.segments, states.TO_SEND, "", ""))
+                rows.append((row[1], name, number, text, measure.encoding, measure.segments, states.TO_SEND, "", "",
+                             due.of(number)))
         if not writer.write(rows, cursor=batch[-1][0], generated=len(rows) - skipped, skipped=skipped):
             return True  # cancelled meanwhile
     campaign.refresh_from_db()
@@ -216,6 +218,28 @@ def generate(campaign_id: int) -> bool:
     return True
 
 
+class _DueDates:
+    """When each message is due: the campaign's date of dispatch, or with sending hours the
+    first allowed moment from then in the recipient's time zone (one computation per set
+    of zones, not per recipient)."""
+
+    def __init__(self, campaign: SmsCampaign):
+        self.hours = campaign.sending_hours
+        self.when = campaign.send_at
+        self.send_at = connection.ops.adapt_datetimefield_value(campaign.send_at)
+        self.by_zones: dict[tuple[str, ...], object] = {}
+
+    def of(self, number: str):
+        if self.hours is None:
+            return self.send_at
+        zones = sending_hours.zones_for(number)
+        due = self.by_zones.get(zones)
+        if due is None:
+            due = self.by_zones[zones] = connection.ops.adapt_datetimefield_value(
+                self.hours.next_allowed(self.when, zones))
+        return due
+
+
 class _Writer:
     """Writes a campaign's messages a batch at a time, with its progress, in one transaction.
 
@@ -224,8 +248,8 @@ class _Writer:
     and preparing every field of every message."""
 
     PER_MESSAGE = ["recipient_name", "to_number", "text", "encoding", "segments", "status", "error_code",
-                   "error_message"]
-    PER_CAMPAIGN = ["campaign_id", "template_id", "created_by_id", "body", "send_at", "due_at", "attempts",
+                   "error_message", "due_at"]
+    PER_CAMPAIGN = ["campaign_id", "template_id", "created_by_id", "body", "send_at", "attempts",
                     "claim_token", "provider", "version", "created_at", "updated_at"]
 
     def __init__(self, campaign: SmsCampaign):
@@ -238,7 +262,7 @@ class _Writer:
                     f" ({columns}) VALUES ({values}) "
                     f"{ops.on_conflict_suffix_sql([], OnConflict.IGNORE, None, None)}")
         now, send_at = ops.adapt_datetimefield_value(timezone.now()), ops.adapt_datetimefield_value(campaign.send_at)
-        self.constant = (campaign.pk, campaign.template_id, campaign.created_by_id, campaign.body, send_at, send_at,
+        self.constant = (campaign.pk, campaign.template_id, campaign.created_by_id, campaign.body, send_at,
                          0, "", "", 1, now, now)
 
     def write(self, rows: list[tuple], *, cursor: int, generated: int, skipped: int) -> bool:

@@ -6,7 +6,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from . import states, variables
+from . import sending_hours, states, variables
 
 
 class SmsTemplate(models.Model):
@@ -62,6 +62,12 @@ class SmsCampaign(models.Model):
     generated = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
     heartbeat = models.DateTimeField(null=True, blank=True)  # a generating worker is alive
+    # Sending hours, in each recipient's time zone (sms/sending_hours.py). Days are
+    # date.weekday() digits: "012345" is Monday to Saturday.
+    respect_hours = models.BooleanField("Only during sending hours", default=sending_hours.on_by_default)
+    hours_start = models.TimeField("Sending hours from", default=sending_hours.default_start)
+    hours_end = models.TimeField("until", default=sending_hours.default_end)
+    hours_days = models.CharField("on", max_length=7, default=sending_hours.default_days)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -81,6 +87,12 @@ class SmsCampaign(models.Model):
     @property
     def is_editable(self) -> bool:
         return self.status == self.DRAFT
+
+    @property
+    def sending_hours(self) -> sending_hours.SendingHours | None:
+        if not self.respect_hours:
+            return None
+        return sending_hours.SendingHours(self.hours_start, self.hours_end, frozenset(int(d) for d in self.hours_days))
 
 
 class CampaignRecipient(models.Model):
