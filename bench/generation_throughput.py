@@ -76,19 +76,22 @@ def run(n: int) -> None:
     # The limit: the same rows, built in advance a chunk at a time, inserted with executemany.
     scratch = SmsCampaign.objects.create(name="Raw", module="contacts", template=template, send_at=now,
                                          status=SmsCampaign.CANCELLED)
-    columns = ["contact_id", "recipient_name", "to_number", "text", "encoding", "segments", "status", "error_code",
-               "error_message", "campaign_id", "template_id", "created_by_id", "body", "send_at", "due_at",
-               "attempts", "claim_token", "provider", "version", "created_at", "updated_at"]
-    sql = (f"INSERT INTO {SmsMessage._meta.db_table} ({', '.join(columns)}) "
-           f"VALUES ({', '.join(['%s'] * len(columns))})")
-    stamp = connection.ops.adapt_datetimefield_value(now)
+    # Every column of a message, as the ORM would prepare it, all rows already built.
+    fields = [f for f in SmsMessage._meta.concrete_fields if not f.primary_key]
+    base = {f.attname: f.get_default() for f in fields}
+    base.update(campaign_id=scratch.pk, template_id=template.pk, body=template.body, send_at=now, due_at=now,
+                created_at=now, updated_at=now, encoding="GSM-7", segments=1, status="to_send")
+    sql = (f"INSERT INTO {SmsMessage._meta.db_table} ({', '.join(f.column for f in fields)}) "
+           f"VALUES ({', '.join(['%s'] * len(fields))})")
     ids = iter(Contact.objects.order_by("pk").values_list("pk", flat=True).iterator())
     raw_seconds = 0.0
     with transaction.atomic(), connection.cursor() as cursor:
         while chunk := list(islice(ids, 2000)):
-            rows = [(pk, f"P{pk} X", f"+336{10000000 + pk}", f"Hi P{pk}, -20% today!", "GSM-7", 1, "to_send", "", "",
-                     scratch.pk, template.pk, None, template.body, stamp, stamp, 0, "", "", 1, stamp, stamp)
-                    for pk in chunk]
+            rows = []
+            for pk in chunk:
+                values = {**base, "contact_id": pk, "recipient_name": f"P{pk} X", "to_number": f"+336{10000000 + pk}",
+                          "text": f"Hi P{pk}, -20% today!"}
+                rows.append(tuple(f.get_db_prep_save(values[f.attname], connection) for f in fields))
             start = time.perf_counter()
             cursor.executemany(sql, rows)
             raw_seconds += time.perf_counter() - start
@@ -98,7 +101,7 @@ def run(n: int) -> None:
 
     campaign = SmsCampaign.objects.create(name="Bench", module="contacts", template=template, send_at=now)
     with connection.cursor() as cursor:
-        cursor.execute(recipients_sql, [campaign.pk, stamp])
+        cursor.execute(recipients_sql, [campaign.pk, connection.ops.adapt_datetimefield_value(now)])
         if connection.vendor == "postgresql":
             cursor.execute("ANALYZE")  # as autovacuum would have after such a load
     campaigns.start_generation(campaign)

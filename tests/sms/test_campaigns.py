@@ -185,3 +185,48 @@ def test_tens_of_thousands_of_recipients_at_once(user, template):
     campaign = make_campaign(user, template, [])
     assert campaigns.add_recipients(campaign, [c.pk for c in many]) == 40_000
     assert campaigns.remove_recipients(campaign, [c.pk for c in many[:35_000]]) == 35_000
+
+
+def test_retry_failed_queues_again_only_what_the_provider_did_not_take(user, template, settings, monkeypatch, api):
+    from crmsms.sms.providers.base import Outcome
+
+    settings.CRMSMS_MAX_ATTEMPTS = 1
+    throttled, refused, fine = (Contact.objects.create(first_name=n, last_name="X", phone_mobile=p, sms_opt_in=True)
+                                for n, p in [("T", "+33600000011"), ("R", "+33600000012"), ("F", "+33600000013")])
+    answers = {"+33600000011": Outcome.retry_later("throttled", "Throttled (HTTP 429)."),
+               "+33600000012": Outcome.failed("invalid_number", "Not a mobile on our network.")}
+    real_send = MemoryConnector.send
+
+    def provider(self, sms):
+        return answers.get(sms.to) or real_send(self, sms)
+
+    monkeypatch.setattr(MemoryConnector, "send", provider)
+    campaign = make_campaign(user, template, [throttled, refused, fine])
+    campaigns.start_generation(campaign)
+    generation.generate(campaign.pk)
+    dispatch.dispatch_once()
+    campaigns.tick()
+    campaign.refresh_from_db()
+    assert campaign.status == C.COMPLETED
+    assert campaigns.stats(campaign)["failed"] == 2 and campaigns.retryable_count(campaign) == 1
+    gave_up = campaign.messages.get(contact=throttled)
+    assert gave_up.retryable and "Gave up after 1 attempts" in gave_up.error_message
+    assert not campaign.messages.get(contact=refused).retryable
+    # The provider is back: « Retry failed » through the API.
+    answers.pop("+33600000011")
+    retried = api.post(f"/api/v1/campaigns/{campaign.pk}/retry-failed")
+    assert retried.status_code == 200 and retried.json()["status"] == "sending"
+    assert retried.json()["stats"]["to_send"] == 1 and retried.json()["stats"]["failed"] == 1
+    gave_up.refresh_from_db()
+    assert (gave_up.status, gave_up.attempts, gave_up.retryable) == (states.TO_SEND, 0, False)
+    dispatch.dispatch_once()
+    assert sorted(m.to for m in MemoryConnector.outbox) == ["+33600000011", "+33600000013"]
+    assert campaign.messages.get(contact=refused).status == states.FAILED  # never resent
+    assert [e.kind for e in gave_up.events.all()][-3:] == ["retry", "attempt", "sent"]
+    assert campaigns.retry_failed(campaign, user) == 0
+
+
+def test_retry_failed_is_refused_for_a_draft(user, template, people, api):
+    campaign = make_campaign(user, template, people)
+    refused = api.post(f"/api/v1/campaigns/{campaign.pk}/retry-failed")
+    assert refused.status_code == 409 and "has no SMS to retry" in refused.json()["errors"][0]["message"]

@@ -387,6 +387,13 @@ def cancel_campaign(request, campaign_id: int):
     return _campaign_action(campaign_id, lambda campaign: campaigns.cancel(campaign, request.user))
 
 
+@api.post("/campaigns/{campaign_id}/retry-failed", response={200: CampaignOut, **ERR}, tags=["campaigns"])
+def retry_failed_campaign(request, campaign_id: int):
+    """Queue again the failed messages whose failure is retryable (the provider proved it
+    did not take them); `stats` then counts them as to_send."""
+    return _campaign_action(campaign_id, lambda campaign: campaigns.retry_failed(campaign, request.user))
+
+
 # --- messages ---------------------------------------------------------------------------
 
 class MessageFilter(Schema):

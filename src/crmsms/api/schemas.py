@@ -97,6 +97,8 @@ class MessageOut(Schema):
     provider_message_id: str | None
     error_code: str
     error_message: str
+    retryable: bool  # failed, and « Retry failed » may queue it again
+    campaign_id: int | None
     version: int
     created_at: datetime
 

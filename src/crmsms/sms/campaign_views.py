@@ -156,6 +156,7 @@ def campaign_detail(request, pk: int):
             counts=[(s, label, counts[s]) for s, label in states.CHOICES if counts[s]],
             total=sum(counts.values()), status_filter=status_filter,
             delivered_ratio=(counts["delivered"] / done) if done else None,
+            retryable=campaigns.retryable_count(campaign) if counts["failed"] else 0,
             sms_page=Paginator(sms, 25).get_page(request.GET.get("page")),
             progress=(100 * (campaign.generated + campaign.skipped) // campaign.recipients_total)
             if campaign.recipients_total else 0,
@@ -242,6 +243,9 @@ def campaign_action(request, pk: int):
         elif action == "cancel":
             n = campaigns.cancel(campaign, request.user)
             messages.success(request, f"Campaign cancelled: {n} SMS not sent yet were cancelled.")
+        elif action == "retry_failed":
+            n = campaigns.retry_failed(campaign, request.user)
+            messages.success(request, f"{n} failed SMS queued again." if n else "No failed SMS can be retried.")
         else:
             messages.error(request, "Unknown action.")
     except campaigns.CampaignError as error:

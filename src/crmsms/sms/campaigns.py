@@ -26,7 +26,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     C.SCHEDULED: frozenset({C.SENDING, C.PAUSED, C.CANCELLED}),
     C.SENDING: frozenset({C.COMPLETED, C.PAUSED, C.CANCELLED}),
     C.PAUSED: frozenset({C.SCHEDULED, C.SENDING, C.CANCELLED}),
-    C.COMPLETED: frozenset(),
+    C.COMPLETED: frozenset({C.SENDING}),  # « Retry failed »
     C.CANCELLED: frozenset(),
 }
 
@@ -214,6 +214,32 @@ def cancel(campaign: SmsCampaign, user) -> int:
         cancelled += len(move(ids, states.CANCELLED, kind="cancelled", actor=user.get_username(),
                               detail=f"campaign cancelled by {user.get_username()}", only_from=states.WAITING))
     return cancelled
+
+
+def retry_failed(campaign: SmsCampaign, user) -> int:
+    """Queue again the campaign's failed messages whose failure is retryable (the provider
+    proved it did not take them); return how many. They leave now (within the campaign's
+    sending hours), each checked again for opt-in, through the normal dispatcher."""
+    if campaign.status not in (C.SENDING, C.SCHEDULED, C.PAUSED, C.COMPLETED):
+        raise CampaignError(f"A {campaign.get_status_display()} campaign has no SMS to retry.")
+    retryable = campaign.messages.filter(status=states.FAILED, retryable=True).values_list("id", flat=True)
+    now, queued = timezone.now(), 0
+    while ids := list(retryable[:5000]):
+        queued += len(move(ids, states.TO_SEND, kind="retry", actor=user.get_username(),
+                           detail=f"« Retry failed » by {user.get_username()}", only_from={states.FAILED},
+                           where=Q(retryable=True), due_at=now, attempts=0, retryable=False,
+                           calling_at=None, lease_until=None, claim_token=""))
+    if queued and campaign.status == C.COMPLETED:
+        move_campaign(campaign, C.SENDING)
+    if queued:
+        from .dispatch import wake
+
+        wake()
+    return queued
+
+
+def retryable_count(campaign: SmsCampaign) -> int:
+    return campaign.messages.filter(status=states.FAILED, retryable=True).count()
 
 
 def stats(campaign: SmsCampaign) -> dict[str, int]:

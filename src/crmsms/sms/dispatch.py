@@ -247,7 +247,8 @@ def _record_refusal(message: SmsMessage, held: Q, outcome: Outcome) -> None:
         if outcome.kind == RETRY_LATER:
             detail = f"Gave up after {message.attempts} attempts. Last answer: {outcome.detail}"
         move([message.pk], states.FAILED, kind="failed", actor=WORKER, where=held, detail=detail,
-             data=data, lease_until=None, error_code=outcome.code, error_message=detail)
+             data=data, lease_until=None, error_code=outcome.code, error_message=detail,
+             retryable=outcome.kind == RETRY_LATER or outcome.retryable)
     elif outcome.kind == AMBIGUOUS:
         detail = (f"{outcome.detail} The provider may have received it, so it is not resent "
                   "automatically; check with the provider before sending it again.")

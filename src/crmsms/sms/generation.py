@@ -21,7 +21,6 @@ from datetime import timedelta
 
 from django.db import connection, transaction
 from django.db.models import F, Q
-from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from crmsms.crm import phones
@@ -243,27 +242,35 @@ class _DueDates:
 class _Writer:
     """Writes a campaign's messages a batch at a time, with its progress, in one transaction.
 
-    One prepared INSERT, executed for the whole batch, skipping a (campaign, recipient) that
-    already has its message: what a bulk_create would do, without building a model instance
-    and preparing every field of every message."""
+    One prepared INSERT, executed for the whole batch: what a bulk_create would do, without
+    building a model instance and preparing every field of every message. Only a
+    (campaign, recipient) that already has its message is skipped (ON CONFLICT DO NOTHING,
+    not SQLite's INSERT OR IGNORE, which would also drop a row that breaks NOT NULL)."""
 
+    # What differs from one message to the next, in a row's order after the record's id.
     PER_MESSAGE = ["recipient_name", "to_number", "text", "encoding", "segments", "status", "error_code",
                    "error_message", "due_at"]
-    PER_CAMPAIGN = ["campaign_id", "template_id", "created_by_id", "body", "send_at", "attempts",
-                    "claim_token", "provider", "version", "created_at", "updated_at"]
 
     def __init__(self, campaign: SmsCampaign):
         self.campaign = campaign
-        ops = connection.ops
         record_column = record_field(campaign.module) + "_id"
-        columns = ", ".join(ops.quote_name(c) for c in [record_column, *self.PER_MESSAGE, *self.PER_CAMPAIGN])
-        values = ", ".join(["%s"] * (1 + len(self.PER_MESSAGE) + len(self.PER_CAMPAIGN)))
-        self.sql = (f"{ops.insert_statement(on_conflict=OnConflict.IGNORE)} {ops.quote_name(SmsMessage._meta.db_table)}"
-                    f" ({columns}) VALUES ({values}) "
-                    f"{ops.on_conflict_suffix_sql([], OnConflict.IGNORE, None, None)}")
-        now, send_at = ops.adapt_datetimefield_value(timezone.now()), ops.adapt_datetimefield_value(campaign.send_at)
-        self.constant = (campaign.pk, campaign.template_id, campaign.created_by_id, campaign.body, send_at,
-                         0, "", "", 1, now, now)
+        now = timezone.now()
+        given = {"campaign_id": campaign.pk, "template_id": campaign.template_id, "body": campaign.body,
+                 "created_by_id": campaign.created_by_id, "send_at": campaign.send_at,
+                 "created_at": now, "updated_at": now}
+        # Every other column takes the model's default: a field added to SmsMessage later
+        # cannot be left out of this INSERT.
+        fixed = [field for field in SmsMessage._meta.concrete_fields
+                 if not field.primary_key and field.attname not in (record_column, *self.PER_MESSAGE)]
+        self.constant = tuple(
+            field.get_db_prep_save(given[field.attname] if field.attname in given else field.get_default(),
+                                   connection)
+            for field in fixed)
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(c) for c in [record_column, *self.PER_MESSAGE, *(f.column for f in fixed)])
+        values = ", ".join(["%s"] * (1 + len(self.PER_MESSAGE) + len(fixed)))
+        self.sql = (f"INSERT INTO {quote(SmsMessage._meta.db_table)} ({columns}) VALUES ({values}) "
+                    "ON CONFLICT DO NOTHING")
 
     def write(self, rows: list[tuple], *, cursor: int, generated: int, skipped: int) -> bool:
         """Write one batch and the progress after it; False if the campaign is no longer

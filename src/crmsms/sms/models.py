@@ -155,6 +155,10 @@ class SmsMessage(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=40, blank=True)
     error_message = models.TextField(blank=True)
+    # A failure the provider proved it did not take the message for, and that is not about
+    # the recipient (gave up after retries; credentials or credit): « Retry failed » may
+    # queue it again without any risk of sending twice.
+    retryable = models.BooleanField(default=False)
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -45,14 +45,18 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     UNKNOWN: frozenset({SENT, DELIVERED, UNDELIVERED, FAILED}),
     DELIVERED: frozenset(),
     UNDELIVERED: frozenset(),
-    FAILED: frozenset(),
+    # failed -> to_send: only when a person asks (« Retry failed ») and only for a failure
+    # the provider proved it did not take (SmsMessage.retryable).
+    FAILED: frozenset({TO_SEND}),
     SKIPPED: frozenset(),
     CANCELLED: frozenset(),
 }
 
 # Not sent yet and not being sent: what deleting a record or withdrawing consent stops.
 WAITING = (DRAFT, TO_SEND)
-FINAL = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
+# Where the system leaves a message for good (a failed one moves again only if a person
+# asks for a retry).
+FINAL = frozenset({DELIVERED, UNDELIVERED, FAILED, SKIPPED, CANCELLED})
 # Messages a user may still stop.
 CANCELLABLE = frozenset(s for s, targets in TRANSITIONS.items() if CANCELLED in targets)
 

@@ -6,7 +6,10 @@ order. It says what the provider's answer *proves*, nothing more:
 - ``accepted``: the provider took it; carries the provider's id.
 - ``retry_later``: the provider provably did not take it (connection refused before the
   request left, HTTP 429, a throttling code). Only these are retried.
-- ``failed``: a permanent refusal (invalid number, unsubscribed, bad credentials).
+- ``failed``: a refusal: resending as is would be refused again. `retryable` says the
+  fault is on our side of the account (bad credentials, no credit): once an integrator
+  fixed it, a person may « Retry failed »; a refusal about the recipient (invalid
+  number, unsubscribed) is not retryable.
 - ``ambiguous``: the request left and no clear answer came back (timeout, 5xx). The message
   may have been sent: it becomes "unknown" and is never resent blindly.
 
@@ -40,6 +43,7 @@ class Outcome:
     code: str = ""
     detail: str = ""
     retry_after: float | None = None  # seconds, when the provider said
+    retryable: bool = False  # for `failed`: see above
 
     @classmethod
     def accepted(cls, provider_message_id: str) -> "Outcome":
@@ -50,8 +54,8 @@ class Outcome:
         return cls(RETRY_LATER, code=code, detail=detail, retry_after=retry_after)
 
     @classmethod
-    def failed(cls, code: str, detail: str) -> "Outcome":
-        return cls(FAILED, code=code, detail=detail)
+    def failed(cls, code: str, detail: str, *, retryable: bool = False) -> "Outcome":
+        return cls(FAILED, code=code, detail=detail, retryable=retryable)
 
     @classmethod
     def ambiguous(cls, code: str, detail: str) -> "Outcome":

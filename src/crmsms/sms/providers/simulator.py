@@ -101,6 +101,7 @@ class SimulatorConnector(Connector):
                 "auth_failed",
                 f"Our credentials were refused by {where} (HTTP {status}). Check the token in "
                 "CRMSMS_SMS_URL (simulator://TOKEN@host:port) matches the simulator's --token.",
+                retryable=True,  # nothing left: once the token is fixed, it can go
             )
         if 400 <= status < 500:
             error = _json_field(response, "error")
