@@ -230,3 +230,33 @@ def test_retry_failed_is_refused_for_a_draft(user, template, people, api):
     campaign = make_campaign(user, template, people)
     refused = api.post(f"/api/v1/campaigns/{campaign.pk}/retry-failed")
     assert refused.status_code == 409 and "has no SMS to retry" in refused.json()["errors"][0]["message"]
+
+
+def test_kept_counts_match_the_messages_through_a_campaigns_life(user, template, people, settings, monkeypatch):
+    from crmsms.sms.providers.base import Outcome
+
+    def counted_afresh():
+        kept = campaigns.stats(campaign)
+        return kept == campaigns.recount(campaign), kept
+
+    settings.CRMSMS_MAX_ATTEMPTS = 1
+    more = [Contact.objects.create(first_name=f"M{i}", last_name="X", phone_mobile=f"+3361000000{i}", sms_opt_in=True)
+            for i in range(6)]
+    campaign = make_campaign(user, template, people + more)
+    campaigns.start_generation(campaign)
+    generation.generate(campaign.pk)
+    assert counted_afresh() == (True, {**{s: 0 for s, _ in states.CHOICES}, "to_send": 8, "skipped": 4})
+    real_send = MemoryConnector.send
+    monkeypatch.setattr(MemoryConnector, "send", lambda self, sms: Outcome.retry_later("throttled", "429")
+                        if sms.to.endswith("1") else real_send(self, sms))
+    settings.CRMSMS_BATCH_SIZE = 3
+    dispatch.dispatch_once()  # claims of 3: sent, or failed after one throttled attempt
+    assert counted_afresh()[0]
+    monkeypatch.setattr(MemoryConnector, "send", real_send)
+    campaign.refresh_from_db()
+    assert campaigns.retry_failed(campaign, user) >= 1
+    assert counted_afresh()[0]
+    campaigns.cancel(campaign, user)
+    ok, kept = counted_afresh()
+    assert ok and kept["cancelled"] > 0 and kept["to_send"] == 0
+    assert sum(kept.values()) == campaign.messages.count() == 12

@@ -9,9 +9,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crmsms.crm.views import MODULES
-from crmsms.web.listing import Column, listing, parse_id, search_filter
+from crmsms.web.listing import Column, CountedPaginator, listing, parse_id, search_filter
 
-from . import campaigns, generation, sending_hours, states, variables
+from . import campaigns, chart, generation, sending_hours, states, variables
 from .forms import GuardsStaleEdits, SendAtField
 from .models import SmsCampaign, SmsTemplate
 
@@ -128,7 +128,10 @@ def campaign_detail(request, pk: int):
     module = MODULES[campaign.module]
     field_name = campaigns.record_field(campaign.module)
     recipients = campaign.recipients.select_related(field_name).order_by("-id")
-    recipient_page = Paginator(recipients, 25).get_page(request.GET.get("rpage"))
+    # Once generated, the campaign knows its number of recipients: no count of a million rows.
+    recipient_page = (Paginator(recipients, 25) if campaign.is_editable or not campaign.recipients_total
+                      else CountedPaginator(recipients, 25, count=campaign.recipients_total)).get_page(
+        request.GET.get("rpage"))
     context = {
         "campaign": campaign, "module": module, "recipient_page": recipient_page,
         "leaves_now": campaign.send_at <= timezone.now(),
@@ -149,15 +152,17 @@ def campaign_detail(request, pk: int):
         counts = campaigns.stats(campaign)
         status_filter = request.GET.get("status", "")
         sms = campaign.messages.select_related("contact", "account").order_by("id")
+        shown = sum(counts.values())
         if status_filter in states.LABELS:
-            sms = sms.filter(status=status_filter)
+            sms, shown = sms.filter(status=status_filter), counts[status_filter]
         done = counts["delivered"] + counts["undelivered"]
         context.update(
             counts=[(s, label, counts[s]) for s, label in states.CHOICES if counts[s]],
             total=sum(counts.values()), status_filter=status_filter,
             delivered_ratio=(counts["delivered"] / done) if done else None,
             retryable=campaigns.retryable_count(campaign) if counts["failed"] else 0,
-            sms_page=Paginator(sms, 25).get_page(request.GET.get("page")),
+            chart=chart.campaign_chart(campaign),
+            sms_page=CountedPaginator(sms, 25, count=shown).get_page(request.GET.get("page")),
             progress=(100 * (campaign.generated + campaign.skipped) // campaign.recipients_total)
             if campaign.recipients_total else 0,
         )

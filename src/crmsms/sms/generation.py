@@ -27,7 +27,8 @@ from crmsms.crm import phones
 
 from . import eligibility, placeholders, segments, sending_hours, states, variables
 from .campaigns import C, move_campaign, record_field
-from .models import SmsCampaign, SmsMessage
+from .models import CampaignCount, SmsCampaign, SmsMessage
+from .transitions import add_counts
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,9 @@ def claim(campaign_id: int) -> SmsCampaign | None:
         body = fresh.template.body if fresh.template else ""
         if move_campaign(fresh, C.GENERATING, heartbeat=now, body=body, recipients_total=total,
                          cursor=0, generated=0, skipped=0):
+            # Its counts per status, kept from now on by every change to its messages.
+            CampaignCount.objects.bulk_create([CampaignCount(campaign=fresh, status=s) for s, _ in states.CHOICES],
+                                              ignore_conflicts=True)
             return fresh
         return None
     taken = SmsCampaign.objects.filter(
@@ -285,4 +289,6 @@ class _Writer:
             SmsCampaign.objects.filter(pk=self.campaign.pk).update(
                 cursor=cursor, heartbeat=now, updated_at=now,
                 generated=F("generated") + generated, skipped=F("skipped") + skipped)
+            add_counts(Counter({(self.campaign.pk, states.TO_SEND): generated,
+                                (self.campaign.pk, states.SKIPPED): skipped}))
         return True

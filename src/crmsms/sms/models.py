@@ -95,6 +95,32 @@ class SmsCampaign(models.Model):
         return sending_hours.SendingHours(self.hours_start, self.hours_end, frozenset(int(d) for d in self.hours_days))
 
 
+class CampaignCount(models.Model):
+    """How many of a campaign's messages are in one status. Kept up to date in the same
+    transaction as every change (generation's inserts, transitions.move_each), so a
+    campaign of a million messages shows its figures without counting its messages."""
+
+    campaign = models.ForeignKey(SmsCampaign, on_delete=models.CASCADE, related_name="counts")
+    status = models.CharField(max_length=12, choices=states.CHOICES)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "status"], name="campaign_count_unique")]
+
+
+class CampaignActivity(models.Model):
+    """How many of a campaign's messages reached a status in one minute: the campaign's
+    chart over time, kept with the counts (transitions.add_counts)."""
+
+    campaign = models.ForeignKey(SmsCampaign, on_delete=models.CASCADE, related_name="activity")
+    minute = models.DateTimeField()
+    status = models.CharField(max_length=12, choices=states.CHOICES)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "minute", "status"], name="campaign_activity_unique")]
+
+
 class CampaignRecipient(models.Model):
     campaign = models.ForeignKey(SmsCampaign, on_delete=models.CASCADE, related_name="recipients")
     contact = models.ForeignKey("crm.Contact", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
@@ -132,8 +158,9 @@ class SmsMessage(models.Model):
     text = models.TextField(blank=True)
     template = models.ForeignKey(SmsTemplate, null=True, blank=True, on_delete=models.SET_NULL,
                                  related_name="messages")
+    # Indexed below together with the id (and the status), for a campaign's pages.
     campaign = models.ForeignKey(SmsCampaign, null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="messages")
+                                 related_name="messages", db_index=False)
     encoding = models.CharField(max_length=10, blank=True)  # of `text`: "GSM-7" or "UCS-2"
     segments = models.PositiveSmallIntegerField(default=0)
 
@@ -176,6 +203,12 @@ class SmsMessage(models.Model):
         indexes = [
             models.Index(fields=["status", "due_at"], name="sms_due_idx"),
             models.Index(fields=["status", "lease_until"], name="sms_lease_idx"),
+            # A campaign's messages in order, all of them or those of one status: its pages
+            # read 25 at a time from these without sorting a million rows.
+            models.Index(fields=["campaign", "id"], name="sms_campaign_idx"),
+            models.Index(fields=["campaign", "status", "id"], name="sms_campaign_status_idx"),
+            # « Retry failed (N) »: counted from this small index, not from the failed rows.
+            models.Index(fields=["campaign"], condition=Q(status="failed", retryable=True), name="sms_retryable_idx"),
         ]
         constraints = [
             models.CheckConstraint(

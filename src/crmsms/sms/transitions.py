@@ -5,15 +5,16 @@ SQLite the IMMEDIATE transaction already holds the write lock), updates exactly 
 writes one history event per moved message, all in one transaction.
 """
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from . import states
-from .models import MessageEvent, SmsMessage
+from .models import CampaignActivity, CampaignCount, MessageEvent, SmsMessage
 
 
 @dataclass
@@ -68,19 +69,52 @@ def move_each(
         query = SmsMessage.objects.select_for_update().filter(pk__in=list(changes), status__in=sources)
         if where is not None:
             query = query.filter(where)
-        rows = list(query.values_list("id", "status"))
+        rows = list(query.values_list("id", "status", "campaign_id"))
         if not rows:
             return []
-        moved = [pk for pk, _ in rows]
+        moved = [pk for pk, _, _ in rows]
         SmsMessage.objects.filter(pk__in=moved).update(status=target, updated_at=now, **fields, **_per_row(changes, moved))
         MessageEvent.objects.bulk_create(
             MessageEvent(
                 message_id=pk, at=now, kind=kind, from_status=source, to_status=target,
                 detail=changes[pk].detail, data=changes[pk].data, actor=actor,
             )
-            for pk, source in rows
+            for pk, source, _ in rows
         )
+        counts: Counter = Counter()
+        for _, source, campaign_id in rows:
+            if campaign_id is not None:
+                counts[campaign_id, source] -= 1
+                counts[campaign_id, target] += 1
+        add_counts(counts)
     return moved
+
+
+# The statuses a campaign's chart shows over time: what happened to its messages when.
+CHARTED = (states.SENT, states.DELIVERED, states.UNDELIVERED, states.FAILED, states.UNKNOWN)
+
+
+def add_counts(counts: Counter) -> None:
+    """Add to campaigns' counts per status ({(campaign id, status): change}), and to this
+    minute's activity for the statuses reached, inside the transaction that changed the
+    messages. In a fixed order, so that two workers updating the same counts cannot
+    deadlock."""
+    minute = timezone.now().replace(second=0, microsecond=0)
+    reached = [(campaign_id, status, change) for (campaign_id, status), change in sorted(counts.items())
+               if change > 0 and status in CHARTED]
+    if reached:
+        table = connection.ops.quote_name(CampaignActivity._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO {table} (campaign_id, minute, status, n) VALUES (%s, %s, %s, %s) "
+                f"ON CONFLICT (campaign_id, minute, status) DO UPDATE SET n = {table}.n + excluded.n",
+                [(c, connection.ops.adapt_datetimefield_value(minute), s, n) for c, s, n in reached])
+    for (campaign_id, status), change in sorted(counts.items()):
+        if change and not CampaignCount.objects.filter(campaign_id=campaign_id, status=status).update(
+                n=F("n") + change):
+            # Generation creates every status's row first: this is only for a campaign
+            # generated before counts existed.
+            CampaignCount.objects.create(campaign_id=campaign_id, status=status, n=change)
 
 
 def _per_row(changes: dict[int, Each], ids: list[int]) -> dict:

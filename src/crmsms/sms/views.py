@@ -2,6 +2,7 @@
 creates a message from a contact's or an account's "SMS Messages" sub-panel."""
 
 import uuid
+from dataclasses import replace
 
 from django.contrib import messages
 from django.db import IntegrityError
@@ -12,9 +13,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from crmsms.crm.views import MODULES
 from crmsms.web.listing import Column, listing, parse_id
 
-from . import compose, eligibility, placeholders, rendering, states
+from . import campaigns, compose, eligibility, placeholders, rendering, states
 from .forms import MessageForm
-from .models import SmsMessage
+from .models import SmsCampaign, SmsMessage
 from .template_views import editor_context
 
 COLUMNS = [
@@ -33,8 +34,19 @@ def message_list(request):
         pk = parse_id(request.GET.get(name))
         if pk is not None:
             qs = qs.filter(**{f"{name}_id": pk})
+    count = None
+    campaign_id = parse_id(request.GET.get("campaign"))
+    if campaign_id is not None and parse_id(request.GET.get("template")) is None:
+        # A campaign's messages: counted from its kept counts, not row by row.
+        counts = campaigns.stats(SmsCampaign(pk=campaign_id))
+        count = counts.get(status, 0) if status in states.LABELS else sum(counts.values())
+    columns = COLUMNS
+    if campaign_id is not None:
+        # A campaign's messages share its sending date: in id order they are in the same
+        # order, and that one is indexed (no sort of a million rows for a page of 25).
+        columns = [replace(c, field="id") if c.key == "send_at" else c for c in COLUMNS]
     context = listing(request, qs, search=["body", "recipient_name"], phone_fields=["to_number"],
-                      columns=COLUMNS, default_sort="-send_at")
+                      columns=columns, default_sort="-send_at", count=count)
     return render(request, "sms/message_list.html", {**context, "choice_filter": {
         "name": "status", "label": "Status", "all": "Any status", "choices": states.CHOICES, "value": status}})
 

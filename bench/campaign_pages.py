@@ -1,0 +1,130 @@
+"""How fast a campaign's pages answer when it has a million messages, and how many queries
+they make, next to the limit: the same page's rows read with one raw SELECT.
+
+    .venv/bin/python bench/campaign_pages.py [--recipients 1000000] [--database-url postgres://...]
+
+Builds a campaign through the real generation, gives its messages a realistic mix of
+statuses over a few hours, then requests its pages through Django's test client, logged
+in, as a browser would (the first request of each warms the caches, the next 5 are timed).
+"""
+
+import argparse
+import statistics
+import time
+
+from scratch import django_on
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--recipients", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+    with django_on(args.database_url):
+        run(args.recipients)
+
+
+def build(n: int):
+    from datetime import timedelta
+    from itertools import islice
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.utils import timezone
+
+    from crmsms.crm.models import Contact
+    from crmsms.sms import campaigns, generation
+    from crmsms.sms.models import SmsCampaign, SmsMessage, SmsTemplate
+
+    people = (Contact(first_name=f"P{i}", last_name="X", phone_mobile=f"+336{10000000 + i}",
+                      sms_opt_in=i % 20 != 0, number_kind="mobile") for i in range(n))
+    while chunk := list(islice(people, 5000)):
+        Contact.objects.bulk_create(chunk)
+    user = get_user_model().objects.create_superuser("bench", password="bench-pages-1")
+    template = SmsTemplate.objects.create(name="Promo", module="contacts", body="Hi {{ contact.first_name }}!")
+    start = timezone.now() - timedelta(hours=3)
+    campaign = SmsCampaign.objects.create(name="Big", module="contacts", template=template, send_at=start,
+                                          created_by=user, respect_hours=False)
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO sms_campaignrecipient (campaign_id, contact_id, added_at) "
+                       "SELECT %s, id, %s FROM crm_contact ORDER BY id",
+                       [campaign.pk, connection.ops.adapt_datetimefield_value(start)])
+    campaigns.start_generation(campaign)
+    generation.generate(campaign.pk)
+    # A campaign three hours into sending: most delivered, some sent awaiting a report,
+    # some failed or undelivered, the last ones still to send. Statuses spread over time.
+    table = SmsMessage._meta.db_table
+    stamp = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        for status, lo, hi in [("delivered", 0, 70), ("sent", 70, 80), ("undelivered", 80, 83), ("failed", 83, 85)]:
+            for hour in range(3):
+                cursor.execute(
+                    f"UPDATE {table} SET status = %s, sent_at = %s, updated_at = %s "
+                    f"WHERE campaign_id = %s AND status = 'to_send' AND id %% 100 >= %s AND id %% 100 < %s "
+                    f"AND id %% 3 = %s",
+                    [status, stamp(start + timedelta(hours=hour, minutes=30)),
+                     stamp(start + timedelta(hours=hour, minutes=31)), campaign.pk, lo, hi, hour])
+        if connection.vendor == "postgresql":
+            cursor.execute("ANALYZE")
+    # Statuses were set by hand above: count them, and their activity over time, as the
+    # kept counts would have.
+    campaigns.recount(campaign)
+    from django.db.models import Count
+
+    from crmsms.sms.models import CampaignActivity
+    CampaignActivity.objects.bulk_create(
+        CampaignActivity(campaign=campaign, minute=minute, status=status, n=n)
+        for minute, status, n in campaign.messages.filter(sent_at__isnull=False)
+        .values_list("sent_at", "status").annotate(n=Count("id")).order_by())
+    campaigns.tick()
+    return user, campaign
+
+
+def run(n: int) -> None:
+    from django.db import connection, reset_queries
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    started = time.perf_counter()
+    user, campaign = build(n)
+    print(f"database: {connection.vendor}, campaign of {campaign.messages.count():,} messages "
+          f"(built in {time.perf_counter() - started:.0f} s)")
+    client = Client()
+    client.force_login(user)
+    some_contact = campaign.messages.order_by("id").values_list("contact_id", flat=True)[n // 2]
+    pages = [
+        ("campaign page", f"/campaigns/{campaign.pk}/"),
+        ("campaign page, SMS page 2,000", f"/campaigns/{campaign.pk}/?page=2000"),
+        ("campaign page, failed only", f"/campaigns/{campaign.pk}/?status=failed"),
+        ("SMS Messages module, this campaign", f"/sms/?campaign={campaign.pk}"),
+        ("campaign list", "/campaigns/"),
+        ("a recipient's contact page", f"/contacts/{some_contact}/"),
+    ]
+    # The limit: one page of the campaign's messages, read with one raw SELECT.
+    with connection.cursor() as cursor:
+        raw = []
+        for _ in range(6):
+            start = time.perf_counter()
+            cursor.execute("SELECT * FROM sms_smsmessage WHERE campaign_id = %s ORDER BY id LIMIT 25",
+                           [campaign.pk])
+            cursor.fetchall()
+            raw.append(time.perf_counter() - start)
+    raw_ms = statistics.median(raw[1:]) * 1000
+    print(f"raw SELECT of one page of 25 messages: {raw_ms:.1f} ms")
+    for label, url in pages:
+        times = []
+        for attempt in range(6):
+            reset_queries()
+            with CaptureQueriesContext(connection) as queries:
+                start = time.perf_counter()
+                response = client.get(url)
+                elapsed = time.perf_counter() - start
+            assert response.status_code == 200, (url, response.status_code)
+            if attempt:
+                times.append(elapsed)
+        ms = statistics.median(times) * 1000
+        print(f"{label:38} {ms:8.1f} ms  {len(queries):3} queries")
+
+
+if __name__ == "__main__":
+    main()
