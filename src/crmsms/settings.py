@@ -172,6 +172,8 @@ CRMSMS_PUBLIC_URL = env("CRMSMS_PUBLIC_URL", "http://127.0.0.1:8000")
 # How long a worker may hold claimed messages before they are treated as abandoned.
 CRMSMS_LEASE_SECONDS = envint("CRMSMS_LEASE_SECONDS", 120)
 CRMSMS_BATCH_SIZE = envint("CRMSMS_BATCH_SIZE", 50)
+# A campaign generation whose worker wrote no heartbeat for this long is resumed by another.
+CRMSMS_GENERATION_STALE_SECONDS = envint("CRMSMS_GENERATION_STALE_SECONDS", 60)
 # Messages whose attempt is committed together before calling the provider: a worker that
 # dies mid-call leaves at most this many "unknown"; larger chunks commit less often.
 CRMSMS_CALL_CHUNK = envint("CRMSMS_CALL_CHUNK", 10)

@@ -211,3 +211,42 @@ def test_absurd_provider_answers_do_not_break_the_batch(contact):
     message.refresh_from_db()
     assert message.status == states.TO_SEND and len(message.error_code) <= 40
     assert message.due_at < timezone.now() + timedelta(days=2)
+
+
+def test_generation_killed_halfway_finishes_in_the_next_worker(tmp_path, sim):
+    """kill -9 a worker in the middle of « Generate all SMS Messages »; the next worker takes
+    the abandoned generation over from its cursor: one message per recipient, none twice,
+    none missing, and the kept counts right."""
+    from crmsms.sms import campaigns
+    from crmsms.sms.models import CampaignRecipient, SmsCampaign, SmsTemplate
+
+    n = 60_000
+    contacts = make_contacts(n)
+    template = SmsTemplate.objects.create(name="Promo", module="contacts", body="Hi {{ contact.last_name }}!")
+    campaign = SmsCampaign.objects.create(name="Big", module="contacts", template=template, respect_hours=False,
+                                          send_at=timezone.now() + timedelta(days=1))
+    CampaignRecipient.objects.bulk_create(CampaignRecipient(campaign=campaign, contact=c) for c in contacts)
+    assert campaigns.move_campaign(campaign, SmsCampaign.GENERATE)  # what the button does, minus the wake-up
+    first = start_worker(tmp_path, sim.url, "first", interval="0.05")
+    try:
+        wait_for(lambda: SmsCampaign.objects.get(pk=campaign.pk).generated > 0, 60, "generation to start")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        stop(first)
+    campaign.refresh_from_db()
+    done = campaign.generated + campaign.skipped
+    assert campaign.status == SmsCampaign.GENERATING and 0 < done < n, done  # killed halfway
+    assert campaign.messages.count() == done  # whole batches only, with the cursor
+    second = start_worker(tmp_path, sim.url, "second", interval="0.05", CRMSMS_GENERATION_STALE_SECONDS="1")
+    try:
+        wait_for(lambda: SmsCampaign.objects.get(pk=campaign.pk).status == SmsCampaign.SCHEDULED, 120,
+                 "the next worker to finish the generation")
+    finally:
+        stop(second)
+    campaign.refresh_from_db()
+    assert (campaign.generated, campaign.skipped) == (n, 0)
+    assert campaign.messages.count() == n
+    assert campaign.messages.values("contact").distinct().count() == n
+    assert campaigns.stats(campaign)["to_send"] == n and campaigns.recount(campaign)["to_send"] == n
+    assert sim.accepted() == []  # dispatch date tomorrow: nothing sent

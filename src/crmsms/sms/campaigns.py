@@ -265,12 +265,12 @@ def tick() -> None:
     """The worker's periodic look at campaigns: start or resume generations, start sending
     scheduled ones whose date has come, and complete those whose messages are all final."""
     now = timezone.now()
-    from .generation import STALE_AFTER
+    from .generation import stale_after
     from .tasks import generate_campaign
 
     for pk in SmsCampaign.objects.filter(status=C.GENERATE).values_list("pk", flat=True):
         generate_campaign(pk)
-    stale = Q(heartbeat__isnull=True) | Q(heartbeat__lt=now - STALE_AFTER)
+    stale = Q(heartbeat__isnull=True) | Q(heartbeat__lt=now - stale_after())
     for pk in SmsCampaign.objects.filter(stale, status=C.GENERATING).values_list("pk", flat=True):
         log.warning("campaign %s: generation stopped; resuming it", pk)
         generate_campaign(pk)

@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -33,7 +34,13 @@ from .transitions import add_counts
 log = logging.getLogger(__name__)
 
 BATCH = 2000
-STALE_AFTER = timedelta(seconds=60)  # a generating worker writes a heartbeat with every batch
+
+
+def stale_after() -> timedelta:
+    """How long without a heartbeat (written with every batch) before a generation is taken
+    as abandoned by its worker and resumed by another."""
+    return timedelta(seconds=settings.CRMSMS_GENERATION_STALE_SECONDS)
+
 
 REASONS = {
     "no_opt_in": "No opt-in",
@@ -182,7 +189,7 @@ def claim(campaign_id: int) -> SmsCampaign | None:
         return None
     taken = SmsCampaign.objects.filter(
         pk=campaign_id, status=C.GENERATING
-    ).filter(Q(heartbeat__isnull=True) | Q(heartbeat__lt=now - STALE_AFTER)).update(heartbeat=now)
+    ).filter(Q(heartbeat__isnull=True) | Q(heartbeat__lt=now - stale_after())).update(heartbeat=now)
     return SmsCampaign.objects.get(pk=campaign_id) if taken else None
 
 
@@ -212,6 +219,7 @@ def generate(campaign_id: int) -> bool:
         if not writer.write(rows, cursor=batch[-1][0], generated=len(rows) - skipped, skipped=skipped):
             return True  # cancelled meanwhile
     campaign.refresh_from_db()
+    _refresh_planner_statistics()
     target = C.SENDING if campaign.send_at <= timezone.now() else C.SCHEDULED
     move_campaign(campaign, target, heartbeat=None)
     if target == C.SENDING:
@@ -219,6 +227,17 @@ def generate(campaign_id: int) -> bool:
 
         wake()
     return True
+
+
+def _refresh_planner_statistics() -> None:
+    """After a large generation, let SQLite's planner know the table's new shape: without
+    statistics it reads a contact's in-flight messages through the status index (every
+    message to send) instead of the contact's. Sampled (analysis_limit), so it takes
+    milliseconds. PostgreSQL's autovacuum does this by itself."""
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA analysis_limit = 1000")
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(SmsMessage._meta.db_table)}")
 
 
 class _DueDates:
