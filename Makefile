@@ -42,6 +42,10 @@ bench: install services
 	$(BIN)/python bench/render_throughput.py --recipients 100000
 	$(BIN)/python bench/generation_throughput.py --recipients 100000
 	$(BIN)/python bench/generation_throughput.py --recipients 100000 --database-url $(BENCH_POSTGRES_URL)
+	$(BIN)/python bench/generation_throughput.py --recipients 1000000
+	$(BIN)/python bench/generation_throughput.py --recipients 1000000 --database-url $(BENCH_POSTGRES_URL)
+	$(BIN)/python bench/campaign_pages.py --recipients 1000000
+	$(BIN)/python bench/campaign_pages.py --recipients 1000000 --database-url $(BENCH_POSTGRES_URL)
 	$(BIN)/python bench/dispatch_throughput.py --messages 2000
 	$(BIN)/python bench/dispatch_throughput.py --messages 2000 --database-url $(BENCH_POSTGRES_URL)
 

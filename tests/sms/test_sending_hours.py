@@ -196,3 +196,12 @@ def test_the_api_sets_and_checks_sending_hours(api, template, settings):
     assert bad.json()["errors"] == [{"field": "hours_end", "rule": "order",
                                      "message": "Sending hours: the end (07:00) must be after the start (10:00)."}]
     assert api.patch(f"/api/v1/campaigns/{created['id']}", {"hours_days": ["someday"]}).status_code == 422
+
+
+@pytest.mark.parametrize("days, words", [
+    (range(6), "Mon–Sat"), (range(7), "every day"), ({0, 2, 6}, "Mon, Wed, Sun"), ({5, 6}, "Sat, Sun"),
+    ({0, 1, 2, 4, 5}, "Mon–Wed, Fri, Sat"),
+])
+def test_days_read_as_people_write_them(days, words):
+    assert sending_hours.describe_days(frozenset(days)) == words
+    assert str(SendingHours(time(8), time(20), frozenset(days))) == f"08:00–20:00, {words}"

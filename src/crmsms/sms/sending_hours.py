@@ -33,8 +33,8 @@ class SendingHours:
     days: frozenset[int]  # date.weekday(): Monday 0 .. Sunday 6
 
     def __str__(self) -> str:
-        days = ", ".join(DAY_LABELS[d][:3] for d in sorted(self.days))
-        return f"{self.start:%H:%M}–{self.end:%H:%M}, {days}"
+        """ "08:00–20:00, Mon–Sat" """
+        return f"{self.start:%H:%M}–{self.end:%H:%M}, {describe_days(self.days)}"
 
     def next_allowed(self, when: datetime, zones: tuple[str, ...]) -> datetime:
         """The first moment at or after `when` allowed in every one of `zones`."""
@@ -62,6 +62,21 @@ class SendingHours:
             if when < closes:
                 return max(when, opens)
         return when  # no day allowed at all: forms refuse that, so never here
+
+
+def describe_days(days: frozenset[int]) -> str:
+    """{0, 1, 2, 3, 4, 5} -> "Mon–Sat"; {0, 2, 6} -> "Mon, Wed, Sun"."""
+    if len(days) == 7:
+        return "every day"
+    runs: list[list[int]] = []
+    for day in sorted(days):
+        if runs and runs[-1][-1] == day - 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    short = [label[:3] for label in DAY_LABELS]
+    return ", ".join(f"{short[r[0]]}–{short[r[-1]]}" if len(r) > 2 else ", ".join(short[d] for d in r)
+                     for r in runs)
 
 
 def zones_for(number: str) -> tuple[str, ...]:
