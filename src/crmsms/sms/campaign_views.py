@@ -64,6 +64,10 @@ class CampaignForm(GuardsStaleEdits):
             raise forms.ValidationError("Name: enter a name.", code="required")
         return name
 
+    def details(self):
+        """The campaign's own fields, shown before the sending hours' fieldset."""
+        return [self[name] for name in ("name", "send_at", "module", "template")]
+
     def clean_hours_days(self):
         return "".join(str(sending_hours.DAY_NAMES.index(name)) for name in sorted(
             self.cleaned_data["hours_days"], key=sending_hours.DAY_NAMES.index))

@@ -122,7 +122,10 @@ class CampaignActivity(models.Model):
 
 
 class CampaignRecipient(models.Model):
-    campaign = models.ForeignKey(SmsCampaign, on_delete=models.CASCADE, related_name="recipients")
+    # Indexed with the id below: generation reads a campaign's recipients in id order, a
+    # batch at a time, and that index serves it whatever the planner's statistics say (a
+    # PostgreSQL table of a million fresh rows not analysed yet made each batch a scan).
+    campaign = models.ForeignKey(SmsCampaign, on_delete=models.CASCADE, related_name="recipients", db_index=False)
     contact = models.ForeignKey("crm.Contact", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     account = models.ForeignKey("crm.Account", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     added_at = models.DateTimeField(auto_now_add=True)
@@ -136,6 +139,7 @@ class CampaignRecipient(models.Model):
             models.CheckConstraint(condition=Q(contact__isnull=True, account__isnull=False)
                                    | Q(contact__isnull=False, account__isnull=True), name="recipient_one_record"),
         ]
+        indexes = [models.Index(fields=["campaign", "id"], name="recipient_campaign_idx")]
 
 
 class SmsMessage(models.Model):
