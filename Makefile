@@ -48,6 +48,8 @@ bench: install services
 	$(BIN)/python bench/campaign_pages.py --recipients 1000000 --database-url $(BENCH_POSTGRES_URL)
 	$(BIN)/python bench/dispatch_throughput.py --messages 2000
 	$(BIN)/python bench/dispatch_throughput.py --messages 2000 --database-url $(BENCH_POSTGRES_URL)
+	$(BIN)/python bench/dispatch_throughput.py --messages 2000 --campaign
+	$(BIN)/python bench/dispatch_throughput.py --messages 2000 --campaign --database-url $(BENCH_POSTGRES_URL)
 
 clean:
 	rm -rf $(VENV) var build src/*.egg-info
