@@ -210,7 +210,7 @@ def test_retry_failed_queues_again_only_what_the_provider_did_not_take(user, tem
     assert campaign.status == C.COMPLETED
     assert campaigns.stats(campaign)["failed"] == 2 and campaigns.retryable_count(campaign) == 1
     gave_up = campaign.messages.get(contact=throttled)
-    assert gave_up.retryable and "Gave up after 1 attempts" in gave_up.error_message
+    assert gave_up.retryable and "Gave up after 1 attempt. Last answer: Throttled" in gave_up.error_message
     assert not campaign.messages.get(contact=refused).retryable
     # The provider is back: « Retry failed » through the API.
     answers.pop("+33600000011")

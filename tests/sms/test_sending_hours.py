@@ -205,3 +205,47 @@ def test_the_api_sets_and_checks_sending_hours(api, template, settings):
 def test_days_read_as_people_write_them(days, words):
     assert sending_hours.describe_days(frozenset(days)) == words
     assert str(SendingHours(time(8), time(20), frozenset(days))) == f"08:00–20:00, {words}"
+
+
+def test_zones_that_never_agree_leave_it_to_the_most_that_do():
+    # An Australian mobile with a two-hour window: no moment is 10:00-12:00 from the Cocos
+    # Islands (UTC+6:30) to Lord Howe (UTC+11). The eastern states (Brisbane, Sydney,
+    # Adelaide, Lord Howe: within 1 h 30 of each other) decide; never the first zone
+    # alphabetically (Adelaide alone).
+    narrow = SendingHours(time(10), time(12), frozenset(range(7)))
+    zones = sending_hours.zones_for("+61412345678")
+    allowed = narrow.next_allowed(utc(2026, 11, 26, 20, 0), zones)
+    eastern = ["Australia/Brisbane", "Australia/Sydney", "Australia/Adelaide", "Australia/Lord_Howe"]
+    for zone in eastern:
+        assert time(10) <= allowed.astimezone(ZoneInfo(zone)).time() < time(12), zone
+
+
+def test_pages_say_what_a_message_waits_for(web, api, user, template):
+    far = timezone.now() + timedelta(days=3)
+    tomorrow = (timezone.localtime(far, ZoneInfo("Europe/Paris")).weekday())
+    # Hours that exclude the day of dispatch: every message waits for the next day.
+    days = "".join(str(d) for d in range(7) if d != tomorrow)
+    campaign = campaign_to(user, template, ["+33612345678"], send_at=far, respect_hours=True,
+                           hours_start=time(0), hours_end=time(23, 59), hours_days=days)
+    campaigns.start_generation(campaign)
+    generation.generate(campaign.pk)
+    SmsCampaign.objects.filter(pk=campaign.pk).update(status=SmsCampaign.SENDING)
+    message = campaign.messages.get()
+    assert message.waits_until == message.due_at > message.send_at
+    detail = web.get(f"/sms/{message.pk}/").content.decode()
+    assert "not before" in detail and "sending hours, in the recipient" in detail
+    page = web.get(f"/campaigns/{campaign.pk}/").content.decode()
+    assert "Nothing leaves before" in page and "waits until" in page
+    listed = web.get("/sms/", {"campaign": campaign.pk}).content.decode()
+    assert "waits until" in listed and "Only the SMS of campaign “Hours”" in listed
+    assert f'<input type="hidden" name="campaign" value="{campaign.pk}">' in listed  # kept by a search
+    api_message = api.get(f"/api/v1/messages/{message.pk}").json()
+    assert api_message["due_at"] != api_message["send_at"]
+
+
+def test_days_are_unique_and_hours_checked_even_when_off(api, template):
+    base = {"name": "H", "send_at": "2026-12-01T10:00:00Z", "module": "contacts", "template_id": template.pk}
+    created = api.post("/api/v1/campaigns", {**base, "hours_days": ["mon", "mon", "sun", "mon"]})
+    assert created.status_code == 201 and created.json()["hours_days"] == ["mon", "sun"]
+    off = api.post("/api/v1/campaigns", {**base, "respect_hours": False, "hours_start": "23:00", "hours_end": "01:00"})
+    assert off.status_code == 422 and off.json()["errors"][0]["field"] == "hours_end"

@@ -91,6 +91,9 @@ class MessageOut(Schema):
     segments: int
     status: str
     send_at: datetime
+    # When it may leave: the sending date, or later (a campaign's sending hours in the
+    # recipient's time zone, the next attempt after a provider asked to retry later).
+    due_at: datetime
     sent_at: datetime | None
     attempts: int
     provider: str

@@ -1,6 +1,8 @@
 """SMS Campaigns module: list, create, edit (while Draft), the campaign page (recipients,
 forecast, progress, statistics, messages) and its actions."""
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -28,12 +30,12 @@ class CampaignForm(GuardsStaleEdits):
                                error_messages={"required": "Associated module: choose Contacts or Accounts."})
     send_at = SendAtField(label="Date of dispatch", required=True,
                           widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-                          help_text="In your time zone. In the past: sent as soon as generated.",
+                          help_text="In your time zone. In the past: sent as soon as generated (within the sending hours below).",
                           error_messages={"required": "Date of dispatch: enter a date and a time.",
                                           "invalid": "Date of dispatch: enter a date and a time."})
 
     hours_days = forms.MultipleChoiceField(
-        label="on", required=False, widget=forms.CheckboxSelectMultiple(attrs={"class": "inline-choices"}),
+        label="Days", required=False, widget=forms.CheckboxSelectMultiple(attrs={"class": "inline-choices"}),
         choices=[(name, label[:3]) for name, label in zip(sending_hours.DAY_NAMES, sending_hours.DAY_LABELS, strict=True)])
 
     class Meta:
@@ -70,19 +72,20 @@ class CampaignForm(GuardsStaleEdits):
 
     def clean_hours_days(self):
         return "".join(str(sending_hours.DAY_NAMES.index(name)) for name in sorted(
-            self.cleaned_data["hours_days"], key=sending_hours.DAY_NAMES.index))
+            set(self.cleaned_data["hours_days"]), key=sending_hours.DAY_NAMES.index))
 
     def clean(self):
         data = super().clean()
         start, end = data.get("hours_start"), data.get("hours_end")
+        # Checked even while not used, so turning them on later cannot meet a bad window.
+        if start and end and not start < end:
+            self.add_error("hours_end", forms.ValidationError(
+                f"Sending hours: the end ({end:%H:%M}) must be after the start ({start:%H:%M}).", code="order"))
         if data.get("respect_hours"):
             for name, value, which in (("hours_start", start, "start"), ("hours_end", end, "end")):
                 if name in data and value is None:
                     self.add_error(name, forms.ValidationError(f"Sending hours: enter the {which} (HH:MM).",
                                                                code="required"))
-            if start and end and not start < end:
-                self.add_error("hours_end", forms.ValidationError(
-                    f"Sending hours: the end ({end:%H:%M}) must be after the start ({start:%H:%M}).", code="order"))
             if not data.get("hours_days"):
                 self.add_error("hours_days", forms.ValidationError(
                     "Sending hours: tick at least one day.", code="required"))
@@ -166,11 +169,19 @@ def campaign_detail(request, pk: int):
             delivered_ratio=(counts["delivered"] / done) if done else None,
             retryable=campaigns.retryable_count(campaign) if counts["failed"] else 0,
             chart=chart.campaign_chart(campaign),
+            next_due=_next_due(campaign) if counts["to_send"] else None,
             sms_page=CountedPaginator(sms, 25, count=shown).get_page(request.GET.get("page")),
             progress=(100 * (campaign.generated + campaign.skipped) // campaign.recipients_total)
             if campaign.recipients_total else 0,
         )
     return render(request, "sms/campaign_detail.html", context)
+
+
+def _next_due(campaign: SmsCampaign):
+    """When the campaign's next SMS may leave, if that is later than now (its sending hours,
+    a retry's delay): the page then says why nothing is leaving."""
+    due = campaign.messages.filter(status=states.TO_SEND).order_by("due_at").values_list("due_at", flat=True).first()
+    return due if due and due > timezone.now() + timedelta(seconds=30) else None
 
 
 @require_POST

@@ -1,5 +1,5 @@
-"""A campaign's chart over time: how many of its messages were sent, delivered, failed...
-in each period, from the per-minute activity kept with every change (CampaignActivity), so
+"""A campaign's chart over time: how many of its messages became sent, delivered, failed...
+in each period (an SMS retried after failing counts each time it fails), from the per-minute activity kept with every change (CampaignActivity), so
 drawing it never reads the messages themselves."""
 
 from dataclasses import dataclass, field
@@ -14,6 +14,7 @@ STEPS = [1, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080]
 MAX_BARS = 60
 HEIGHT = 120  # of the bars' area, in SVG units
 BAR_WIDTH = 10
+MIN_BARS = 30
 
 
 @dataclass
@@ -39,7 +40,8 @@ class Chart:
 
     @property
     def width(self) -> int:
-        return len(self.bars) * BAR_WIDTH
+        # Room for at least MIN_BARS: two bars are two bars, not two halves of the chart.
+        return max(len(self.bars), MIN_BARS) * BAR_WIDTH
 
     @property
     def end(self) -> datetime:

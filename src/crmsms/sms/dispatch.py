@@ -245,7 +245,8 @@ def _record_refusal(message: SmsMessage, held: Q, outcome: Outcome) -> None:
     elif outcome.kind in (RETRY_LATER, FAILED):
         detail = outcome.detail
         if outcome.kind == RETRY_LATER:
-            detail = f"Gave up after {message.attempts} attempts. Last answer: {outcome.detail}"
+            attempts = f"{message.attempts} attempt{'s' if message.attempts != 1 else ''}"
+            detail = f"Gave up after {attempts}. Last answer: {outcome.detail}"
         move([message.pk], states.FAILED, kind="failed", actor=WORKER, where=held, detail=detail,
              data=data, lease_until=None, error_code=outcome.code, error_message=detail,
              retryable=outcome.kind == RETRY_LATER or outcome.retryable)

@@ -65,9 +65,9 @@ class SmsCampaign(models.Model):
     # Sending hours, in each recipient's time zone (sms/sending_hours.py). Days are
     # date.weekday() digits: "012345" is Monday to Saturday.
     respect_hours = models.BooleanField("Only during sending hours", default=sending_hours.on_by_default)
-    hours_start = models.TimeField("Sending hours from", default=sending_hours.default_start)
-    hours_end = models.TimeField("until", default=sending_hours.default_end)
-    hours_days = models.CharField("on", max_length=7, default=sending_hours.default_days)
+    hours_start = models.TimeField("From", default=sending_hours.default_start)
+    hours_end = models.TimeField("Until", default=sending_hours.default_end)
+    hours_days = models.CharField("Days", max_length=7, default=sending_hours.default_days)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -257,6 +257,21 @@ class SmsMessage(models.Model):
     @property
     def is_cancellable(self) -> bool:
         return self.status in states.CANCELLABLE
+
+    @property
+    def waits_until(self):
+        """When a queued message that waits past its sending date may leave (its campaign's
+        sending hours in the recipient's time zone, or the next attempt after a refusal to
+        retry); None when it leaves at its sending date."""
+        if self.status == states.TO_SEND and self.due_at > max(self.send_at, timezone.now()):
+            return self.due_at
+        return None
+
+    @property
+    def waits_for(self) -> str:
+        if self.attempts:
+            return "the next attempt"
+        return "the campaign's sending hours, in the recipient's time zone"
 
 
 class MessageEvent(models.Model):

@@ -37,17 +37,31 @@ class SendingHours:
         return f"{self.start:%H:%M}–{self.end:%H:%M}, {describe_days(self.days)}"
 
     def next_allowed(self, when: datetime, zones: tuple[str, ...]) -> datetime:
-        """The first moment at or after `when` allowed in every one of `zones`."""
-        candidate = when
+        """The first moment at or after `when` allowed in every one of `zones`. When they
+        never all agree (an Australian mobile may be anywhere from UTC+6:30 to UTC+11: a
+        two-hour window has no moment that suits all), the most zones that do agree,
+        neighbours in UTC offset, decide."""
+        agreed = self._agreed(when, zones)
+        if agreed is not None:
+            return agreed
+        by_offset = sorted(zones, key=lambda zone: when.astimezone(ZoneInfo(zone)).utcoffset())
+        for size in range(len(by_offset) - 1, 0, -1):
+            found = [t for i in range(len(by_offset) - size + 1)
+                     if (t := self._agreed(when, tuple(by_offset[i:i + size]))) is not None]
+            if found:
+                return min(found)
+        return when  # unreachable: one zone always agrees with itself
+
+    def _agreed(self, when: datetime, zones: tuple[str, ...]) -> datetime | None:
         # Each zone pushes the candidate to its next allowed time; when none pushes any
-        # more, it is allowed everywhere. Zones too far apart to ever agree (a number
-        # valid across the whole of +1) fall back to the first zone.
+        # more, it is allowed everywhere. A few rounds settle it, or nothing ever will.
+        candidate = when
         for _ in range(2 * len(zones) + 2):
             pushed = max(self._next_in(candidate, ZoneInfo(zone)) for zone in zones)
             if pushed == candidate:
                 return candidate
             candidate = pushed
-        return self._next_in(when, ZoneInfo(zones[0]))
+        return None
 
     def _next_in(self, when: datetime, zone: ZoneInfo) -> datetime:
         local = when.astimezone(zone)

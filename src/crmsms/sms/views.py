@@ -15,7 +15,7 @@ from crmsms.web.listing import Column, listing, parse_id
 
 from . import campaigns, compose, eligibility, placeholders, rendering, states
 from .forms import MessageForm
-from .models import SmsCampaign, SmsMessage
+from .models import SmsCampaign, SmsMessage, SmsTemplate
 from .template_views import editor_context
 
 COLUMNS = [
@@ -30,10 +30,15 @@ def message_list(request):
     status = request.GET.get("status", "")
     if status in states.LABELS:
         qs = qs.filter(status=status)
-    for name in ("template", "campaign"):  # "All SMS made from this template / of this campaign"
+    scope = None
+    for name, model in (("template", SmsTemplate), ("campaign", SmsCampaign)):
+        # "All SMS made from this template / of this campaign"
         pk = parse_id(request.GET.get(name))
         if pk is not None:
             qs = qs.filter(**{f"{name}_id": pk})
+            found = model.objects.filter(pk=pk).first()
+            scope = {"label": f"Only the SMS of {model._meta.verbose_name.removeprefix('sms ')} "
+                              f"“{found or pk}”", "params": {name: pk}}
     count = None
     campaign_id = parse_id(request.GET.get("campaign"))
     if campaign_id is not None and parse_id(request.GET.get("template")) is None:
@@ -47,7 +52,7 @@ def message_list(request):
         columns = [replace(c, field="id") if c.key == "send_at" else c for c in COLUMNS]
     context = listing(request, qs, search=["body", "recipient_name"], phone_fields=["to_number"],
                       columns=columns, default_sort="-send_at", count=count)
-    return render(request, "sms/message_list.html", {**context, "choice_filter": {
+    return render(request, "sms/message_list.html", {**context, "scope": scope, "choice_filter": {
         "name": "status", "label": "Status", "all": "Any status", "choices": states.CHOICES, "value": status}})
 
 

@@ -88,7 +88,7 @@ class SimulatorConnector(Connector):
         if status == 429:
             return Outcome.retry_later(
                 "throttled",
-                f"Throttled by {where} (HTTP 429); the message will be retried later.",
+                f"Throttled by {where} (HTTP 429).",
                 retry_after=_retry_after(response),
             )
         if status >= 500:

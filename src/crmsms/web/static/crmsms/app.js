@@ -228,4 +228,14 @@
     }
     setTimeout(refresh, 2000);
   });
+
+  // A campaign's sending hours: the times and days look inactive while the box is unticked
+  // (they are kept, for when it is ticked again).
+  document.querySelectorAll("fieldset.sending-hours").forEach(function (fieldset) {
+    var box = fieldset.querySelector("input[name=respect_hours]");
+    if (!box) return;
+    function show() { fieldset.classList.toggle("off", !box.checked); }
+    box.addEventListener("change", show);
+    show();
+  });
 })();
