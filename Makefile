@@ -22,7 +22,7 @@ install: $(BIN)/crmsms
 run: install
 	$(BIN)/crmsms migrate --verbosity 0
 	$(BIN)/crmsms load-demo
-	$(BIN)/crmsms run --port $(PORT)
+	$(BIN)/crmsms run --port $(PORT) --simulator
 
 services:
 	scripts/ensure-services

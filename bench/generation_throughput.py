@@ -48,7 +48,15 @@ def generate_in_this_process(campaign_id: int) -> None:
     from crmsms.sms import generation
 
     start = time.perf_counter()
-    generation.generate(campaign_id)
+    if os.environ.get("BENCH_PROFILE"):  # where the time goes, on stderr
+        import cProfile
+        import pstats
+
+        with cProfile.Profile() as profile:
+            generation.generate(campaign_id)
+        pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(30)
+    else:
+        generation.generate(campaign_id)
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "peak_mb": peak_mb}))
@@ -108,6 +116,7 @@ def run(n: int) -> None:
                            capture_output=True, text=True, env=os.environ)
     if child.returncode:
         sys.exit(child.stderr)
+    sys.stderr.write(child.stderr)
     result = json.loads(child.stdout.strip().splitlines()[-1])
     ours = n / result["seconds"]
     campaign.refresh_from_db()

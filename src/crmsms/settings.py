@@ -174,6 +174,9 @@ CRMSMS_LEASE_SECONDS = envint("CRMSMS_LEASE_SECONDS", 120)
 CRMSMS_BATCH_SIZE = envint("CRMSMS_BATCH_SIZE", 50)
 # A campaign generation whose worker wrote no heartbeat for this long is resumed by another.
 CRMSMS_GENERATION_STALE_SECONDS = envint("CRMSMS_GENERATION_STALE_SECONDS", 60)
+# A message sent through a provider that sends delivery reports, with no final report after
+# this long, becomes "unknown" (expired): never "delivered" by default.
+CRMSMS_REPORT_EXPIRY_HOURS = envint("CRMSMS_REPORT_EXPIRY_HOURS", 72)
 # Messages whose attempt is committed together before calling the provider: a worker that
 # dies mid-call leaves at most this many "unknown"; larger chunks commit less often.
 CRMSMS_CALL_CHUNK = envint("CRMSMS_CALL_CHUNK", 10)

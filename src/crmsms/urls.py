@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from crmsms.api.routes import api
+from crmsms.sms import webhooks
 from crmsms.users import views as users
 from crmsms.web import views as web
 
@@ -13,6 +14,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("preferences/", users.preferences, name="preferences"),
     path("api/v1/", api.urls),
+    path("webhooks/simulator/", webhooks.simulator_report, name="webhook_simulator"),
     path("admin/", admin.site.urls),
     path("", include("crmsms.crm.urls")),
     path("", include("crmsms.sms.urls")),

@@ -291,3 +291,22 @@ class MessageEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind}"
+
+
+class DeliveryReport(models.Model):
+    """A provider's delivery report, stored as it came (the webhook only verifies and
+    stores, so it answers in milliseconds and loses nothing under a flood); the worker then
+    applies it to its message (sms/reports.py)."""
+
+    provider = models.CharField(max_length=30)
+    reference = models.CharField(max_length=100, blank=True)  # ours: crmsms-<message id>
+    provider_message_id = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=30)  # the provider's word
+    payload = models.JSONField(default=dict)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    message = models.ForeignKey(SmsMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="reports")
+    outcome = models.CharField(max_length=200, blank=True)  # what applying it did
+
+    class Meta:
+        indexes = [models.Index(fields=["id"], condition=Q(processed_at__isnull=True), name="report_pending_idx")]

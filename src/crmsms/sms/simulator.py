@@ -5,8 +5,10 @@ Standard library only. Started by ``crmsms simulator`` or, in-process, by `start
 
 Wire format (JSON in, JSON out; errors are ``{"error": {"code": ..., "message": ...}}``):
 
-``POST /v1/messages``  body ``{"to": "+33612345678", "body": "...", "reference": "..."}``
+``POST /v1/messages``  body ``{"to": "+33612345678", "body": "...", "reference": "...",
+    "callback_url": "http://..."}`` (callback_url optional)
     201 ``{"id": "SIM...", "status": "accepted"}``: accepted, logged.
+    With a callback_url, delivery reports follow (see "Delivery reports" below).
     400 ``invalid_request`` (bad Content-Length) | ``invalid_json`` |
         ``invalid_number`` (``to`` is not E.164: ``^\\+[1-9]\\d{6,14}$``) | ``empty_body``.
     401 ``unauthorized``: a token is configured and ``Authorization: Bearer <token>`` is
@@ -26,16 +28,29 @@ When a token is configured, ``/v1/*`` and ``/admin/*`` need it.
 Each accepted message is appended to ``log_path`` (JSON lines:
 ``{"id", "reference", "to", "body", "at"}``): the record of what the "provider" took, to
 compare with what crmsms believes was sent.
+
+Delivery reports: for a message sent with a ``callback_url``, the simulator POSTs
+``{"id", "reference", "status", "error", "at"}`` to it: ``sent`` (the network took it)
+after ``report_delay_ms``, then ``delivered``, or ``undelivered`` with an ``error``
+(``undelivered_rate``), after twice that. Like real providers it may send a report twice
+(``duplicate_report_rate``) or the final one before ``sent`` (``out_of_order_rate``), and
+it retries a callback that fails (5 times, backing off). Each report is signed:
+``X-Simulator-Signature: hex(HMAC-SHA256(secret, body))`` where the secret is the token.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import heapq
+import hmac
 import json
 import random
 import re
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,13 +73,18 @@ class SimulatorConfig:
     token: str | None = None  # bearer token; None = no authentication
     log_path: Path | None = None  # JSONL of accepted messages; None = memory only
     seed: int | None = None  # for repeatable draws
+    report_delay_ms: float = 200.0  # "sent" after this, the final report after twice this
+    undelivered_rate: float = 0.0  # share of reports "undelivered" instead of "delivered"
+    duplicate_report_rate: float = 0.0  # share of final reports sent twice
+    out_of_order_rate: float = 0.0  # share whose final report comes before "sent"
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "throttle_rate", "timeout_rate"):
+        for name in ("error_rate", "throttle_rate", "timeout_rate", "undelivered_rate",
+                     "duplicate_report_rate", "out_of_order_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, not {getattr(self, name)}")
-        if self.latency_ms < 0 or self.hang_seconds < 0:
-            raise ValueError("latency_ms and hang_seconds cannot be negative")
+        if self.latency_ms < 0 or self.hang_seconds < 0 or self.report_delay_ms < 0:
+            raise ValueError("latency_ms, hang_seconds and report_delay_ms cannot be negative")
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -77,7 +97,74 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "latency_ms": (int, float), "error_rate": (int, float), "throttle_rate": (int, float),
     "timeout_rate": (int, float), "hang_seconds": (int, float),
     "token": (str, type(None)), "log_path": (str, type(None)), "seed": (int, type(None)),
+    "report_delay_ms": (int, float), "undelivered_rate": (int, float),
+    "duplicate_report_rate": (int, float), "out_of_order_rate": (int, float),
 }
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature of a delivery report (X-Simulator-Signature)."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class Reporter:
+    """Sends delivery reports at their time, from a few threads, retrying failed callbacks."""
+
+    RETRIES = 5
+
+    def __init__(self, server: "SimulatorServer", threads: int = 4) -> None:
+        self.server = server
+        self.queue: list[tuple[float, int, str, dict[str, Any], int]] = []  # a heap by due time
+        self.counter = 0
+        self.ready = threading.Condition()
+        for i in range(threads):
+            threading.Thread(target=self._run, name=f"simulator-reports-{i}", daemon=True).start()
+
+    def schedule(self, record: dict[str, str], callback_url: str, config: SimulatorConfig) -> None:
+        delay = config.report_delay_ms / 1000
+        final = "delivered"
+        error = None
+        if self.server.draw() < config.undelivered_rate:
+            final, error = "undelivered", {"code": "absent_subscriber", "message": "The phone was off for 48 h."}
+        reports = [(delay, "sent", None), (2 * delay, final, error)]
+        if self.server.draw() < config.out_of_order_rate:
+            reports = [(delay, final, error), (2 * delay, "sent", None)]
+        if self.server.draw() < config.duplicate_report_rate:
+            reports.append((3 * delay, final, error))
+        for after, status, err in reports:
+            payload = {"id": record["id"], "reference": record["reference"], "status": status, "error": err}
+            self._push(time.monotonic() + after, callback_url, payload, 0)
+
+    def _push(self, due: float, url: str, payload: dict[str, Any], tries: int) -> None:
+        with self.ready:
+            self.counter += 1
+            heapq.heappush(self.queue, (due, self.counter, url, payload, tries))
+            self.ready.notify()
+
+    def _run(self) -> None:
+        while not self.server.stopping.is_set():
+            with self.ready:
+                while not self.queue or self.queue[0][0] > time.monotonic():
+                    timeout = self.queue[0][0] - time.monotonic() if self.queue else 0.5
+                    self.ready.wait(max(0.001, min(timeout, 0.5)))
+                    if self.server.stopping.is_set():
+                        return
+                due, _, url, payload, tries = heapq.heappop(self.queue)
+            self._send(url, payload, tries)
+
+    def _send(self, url: str, payload: dict[str, Any], tries: int) -> None:
+        body = json.dumps({**payload, "at": datetime.now(UTC).isoformat()}).encode()
+        headers = {"Content-Type": "application/json"}
+        secret = self.server.config.token
+        if secret:
+            headers["X-Simulator-Signature"] = sign(secret, body)
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, body, headers), timeout=10) as answer:
+                ok = 200 <= answer.status < 300
+        except (urllib.error.URLError, OSError):
+            ok = False
+        if not ok and tries < self.RETRIES:
+            self._push(time.monotonic() + 0.5 * 2 ** tries, url, payload, tries + 1)
 
 
 class SimulatorServer(ThreadingHTTPServer):
@@ -93,6 +180,7 @@ class SimulatorServer(ThreadingHTTPServer):
         self.lock = threading.Lock()  # guards config, rng, messages and the log file
         self.messages: list[dict[str, str]] = []
         self.stopping = threading.Event()  # wakes hanging answers on shutdown
+        self.reporter = Reporter(self)
 
     @property
     def port(self) -> int:
@@ -233,6 +321,11 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             self._error(400, "invalid_json", 'expected an object {"to", "body", "reference"}')
             return
         to, body, reference = payload.get("to"), payload.get("body"), payload.get("reference", "")
+        callback_url = payload.get("callback_url")
+        if callback_url is not None and not (isinstance(callback_url, str)
+                                             and callback_url.startswith(("http://", "https://"))):
+            self._error(400, "invalid_callback_url", "callback_url must be an http(s) URL")
+            return
         if not isinstance(to, str) or not E164.match(to):
             self._error(
                 400, "invalid_number",
@@ -257,6 +350,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             return
         draw -= config.error_rate
         record = self.server.accept(to, body, reference)
+        if callback_url:
+            self.server.reporter.schedule(record, callback_url, config)
         if draw < config.timeout_rate:
             # Accepted and logged, then silence: the client times out after its request
             # left, which is exactly the case crmsms must record as "unknown".

@@ -18,5 +18,12 @@ def generate_campaign(campaign_id: int) -> None:
 
 
 @db_task()
+def apply_reports() -> None:
+    from . import reports
+
+    reports.apply_pending()
+
+
+@db_task()
 def send_batch(token: str, ids: list[int]) -> None:
     dispatch.send_claimed(token, ids)

@@ -123,7 +123,7 @@ def _per_row(changes: dict[int, Each], ids: list[int]) -> dict:
     columns = {name for pk in ids for name in changes[pk].fields}
     return {
         name: Case(*(When(pk=pk, then=Value(changes[pk].fields[name])) for pk in ids if name in changes[pk].fields),
-                   default=F(name))
+                   default=F(name), output_field=SmsMessage._meta.get_field(name))
         for name in columns
     }
 

@@ -65,6 +65,9 @@ class Outcome:
 class Connector(ABC):
     #: the name stored on each message (``SmsMessage.provider``)
     name: str = ""
+    #: whether delivery reports come back for the messages it sends (then a message with
+    #: no final report after CRMSMS_REPORT_EXPIRY_HOURS becomes "unknown")
+    reports: bool = False
 
     def __init__(self, url) -> None:
         """`url` is the parsed CRMSMS_SMS_URL (urllib.parse.SplitResult)."""

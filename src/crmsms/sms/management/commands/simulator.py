@@ -40,6 +40,14 @@ class Command(BaseCommand):
                             help="JSONL of accepted messages "
                             "(default: $CRMSMS_DATA_DIR/simulator.jsonl)")
         parser.add_argument("--seed", type=int, default=None, help="repeatable random draws")
+        parser.add_argument("--report-delay-ms", type=float, default=200.0,
+                            help="delivery reports: 'sent' after this, the final one after twice this")
+        parser.add_argument("--undelivered-rate", type=float, default=0.0,
+                            help="share of final reports 'undelivered' (0..1)")
+        parser.add_argument("--duplicate-report-rate", type=float, default=0.0,
+                            help="share of final reports sent twice (0..1)")
+        parser.add_argument("--out-of-order-rate", type=float, default=0.0,
+                            help="share of final reports sent before 'sent' (0..1)")
 
     def handle(self, *args, **options) -> None:
         log_path = options["log"] or Path(settings.DATA_DIR) / "simulator.jsonl"
@@ -53,6 +61,10 @@ class Command(BaseCommand):
                 token=options["token"],
                 log_path=log_path.resolve(),
                 seed=options["seed"],
+                report_delay_ms=options["report_delay_ms"],
+                undelivered_rate=options["undelivered_rate"],
+                duplicate_report_rate=options["duplicate_report_rate"],
+                out_of_order_rate=options["out_of_order_rate"],
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None

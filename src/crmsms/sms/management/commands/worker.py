@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from huey.contrib.djhuey import HUEY
 
-from crmsms.sms import campaigns, dispatch
+from crmsms.sms import campaigns, dispatch, reports
 from crmsms.sms.providers import get_connector
 
 log = logging.getLogger("crmsms.worker")
@@ -30,6 +30,9 @@ def dispatcher_loop(stop: threading.Event, interval: float) -> None:
             close_old_connections()
             campaigns.tick()
             dispatch.dispatch_once()
+            reports.apply_pending()  # those that waited for their message's outcome
+            connector = get_connector()
+            reports.expire_silent({connector.name} if connector.reports else set())
         except Exception:  # noqa: BLE001  the loop must survive a database restart; logged, retried
             log.exception("dispatcher pass failed; retrying in %.1fs", interval)
         stop.wait(interval)

@@ -3,6 +3,7 @@ processes. Ctrl-C stops both: the worker finishes the sends in progress first; a
 Ctrl-C stops at once."""
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -18,20 +19,37 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--simulator", action="store_true",
+                            help="also start the provider simulator, with delivery reports, and send through it")
+        parser.add_argument("--simulator-port", type=int, default=9090)
 
-    def handle(self, host, port, **options):
+    def handle(self, host, port, simulator, simulator_port, **options):
         cli = [sys.executable, "-m", "crmsms"]
+        env = dict(os.environ)
+        env.setdefault("CRMSMS_PUBLIC_URL", f"http://{host}:{port}")  # where delivery reports come back
+        children, helpers = [], []
+        provider = settings.CRMSMS_SMS_URL
+        if simulator:
+            # A token, so that its delivery reports are signed and can be checked.
+            token = "demo-" + secrets.token_hex(8)
+            provider = env["CRMSMS_SMS_URL"] = f"simulator://{token}@127.0.0.1:{simulator_port}"
+            helpers.append(subprocess.Popen(
+                [*cli, "simulator", "--port", str(simulator_port), "--token", token, "--latency-ms", "30"],
+                start_new_session=True, env=env, stdout=subprocess.DEVNULL))
         # Their own sessions: a Ctrl-C in the terminal reaches only this process, which then
         # stops the children in order (the worker gracefully) instead of all at once.
-        children = [
-            subprocess.Popen([*cli, "serve", "--host", host, "--port", str(port)], start_new_session=True),
-            subprocess.Popen([*cli, "worker"], start_new_session=True),
+        children += [
+            subprocess.Popen([*cli, "serve", "--host", host, "--port", str(port)], start_new_session=True, env=env),
+            subprocess.Popen([*cli, "worker"], start_new_session=True, env=env),
         ]
+        children += helpers  # stopped last: the worker's sends in progress still reach it
+        shown = provider.replace(provider.split("@")[0].removeprefix("simulator://"), "TOKEN") \
+            if simulator else provider
         self.stdout.write(
             f"\n  crmsms is running: http://{host}:{port}/\n"
             f"  log in as demo / demo\n"
-            f"  SMS provider: {settings.CRMSMS_SMS_URL}\n"
-            f"  Ctrl-C stops the web UI and the worker.\n"
+            f"  SMS provider: {shown}{' (the simulator: messages reach Delivered)' if simulator else ''}\n"
+            f"  Ctrl-C stops everything.\n"
         )
         self.stdout.flush()
         signals = []

@@ -1,0 +1,163 @@
+"""Delivery reports: what became of each message after the provider took it.
+
+A provider's webhook (sms/webhooks.py) verifies the report and stores it as it came
+(`DeliveryReport`); `apply_pending` then applies stored reports to their messages, in
+batches, through the state machine: a status only moves forward, so a late "sent" never
+undoes "delivered", and a report sent twice changes nothing the second time. Every report
+lands in its message's history with its raw payload, whatever it did. A report for a
+message we do not know is kept, answered 200 (the provider must not retry it forever) and
+logged.
+
+Messages sent through a provider that sends reports and still without a final one after
+CRMSMS_REPORT_EXPIRY_HOURS become "unknown" (`expire_silent`): never "delivered" by default.
+"""
+
+import logging
+import re
+from collections import defaultdict
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from . import states
+from .models import DeliveryReport, SmsMessage
+from .transitions import Each, move, move_each, note
+
+log = logging.getLogger(__name__)
+REFERENCE = re.compile(r"^crmsms-(\d{1,18})$")  # what we send with every message
+BATCH = 500
+
+
+def store(provider: str, *, status: str, reference: str = "", provider_message_id: str = "",
+          payload: dict) -> DeliveryReport:
+    """Keep a verified report for the worker, and wake it."""
+    report = DeliveryReport.objects.create(provider=provider, status=status, reference=reference[:100],
+                                           provider_message_id=provider_message_id[:100], payload=payload)
+    from .tasks import apply_reports
+
+    transaction.on_commit(apply_reports)
+    return report
+
+
+def apply_pending(mapping: dict[str, dict[str, str]] | None = None) -> int:
+    """Apply stored reports, oldest first; return how many were handled. `mapping` gives,
+    per provider, its status words -> our status (`STATUS_WORDS` by default)."""
+    mapping = mapping or STATUS_WORDS
+    handled, after = 0, 0
+    while True:
+        with transaction.atomic():
+            reports = list(DeliveryReport.objects.select_for_update(skip_locked=True)
+                           .filter(processed_at__isnull=True, id__gt=after).order_by("id")[:BATCH])
+            if not reports:
+                return handled
+            handled += _apply(reports, mapping)
+            after = reports[-1].pk
+
+
+def _apply(reports: list[DeliveryReport], mapping: dict[str, dict[str, str]]) -> int:
+    messages = _find_messages(reports)
+    # A report can overtake the worker: the provider answered, and reported, before the
+    # worker wrote down that answer. Such a report waits for the next pass.
+    reports = [r for r in reports if r.pk not in messages or messages[r.pk].status != states.SENDING]
+    # Reports for the same target status move together; each message once per batch (a
+    # duplicate in the same batch is then noted like any report that moves nothing).
+    by_target: dict[str, dict[int, Each]] = defaultdict(dict)
+    notes: list[tuple[DeliveryReport, str]] = []
+    now = timezone.now()
+    for report in reports:
+        message = messages.get(report.pk)
+        report.message, report.processed_at = message, now
+        target = mapping.get(report.provider, {}).get(report.status.lower())
+        if message is None:
+            report.outcome = "no such message"
+            log.warning("%s report %s for an unknown message (reference %r, id %r): kept, not applied",
+                        report.provider, report.status, report.reference, report.provider_message_id)
+        elif target is None:
+            report.outcome = f"status {report.status!r} not understood"
+            notes.append((report, f"Report from {report.provider}: {report.status!r}, a status we do not know."))
+        elif message.pk in by_target[target]:
+            notes.append((report, f"Report from {report.provider}: {report.status} (again)."))
+            report.outcome = "duplicate"
+        else:
+            fields = {}
+            error = report.payload.get("error") if isinstance(report.payload, dict) else None
+            if target == states.UNDELIVERED and isinstance(error, dict):
+                fields = {"error_code": str(error.get("code", ""))[:40], "error_message": str(error.get("message", ""))}
+            by_target[target][message.pk] = Each(
+                fields=fields, detail=_detail(report, error), data={"report": report.payload})
+            report.outcome = f"-> {target}"
+    moved: set[tuple[int, str]] = set()
+    for target, changes in by_target.items():
+        for pk in move_each(changes, target, kind="report", actor=_actor(reports, changes)):
+            moved.add((pk, target))
+    for report in reports:
+        target = report.outcome.removeprefix("-> ")
+        if report.message is not None and report.outcome.startswith("-> ") and (report.message.pk, target) not in moved:
+            current = SmsMessage.objects.filter(pk=report.message.pk).values_list("status", flat=True).first()
+            report.outcome = f"ignored: already {states.LABELS.get(current, current)}"
+            notes.append((report, f"Report from {report.provider}: {report.status}; the SMS is already "
+                                  f"{states.LABELS.get(current, current)}, so it stays so."))
+    for report, detail in notes:
+        note(report.message.pk, "report", detail, actor=report.provider, data={"report": report.payload})
+    DeliveryReport.objects.bulk_update(reports, ["message", "processed_at", "outcome"])
+    return len(reports)
+
+
+def _actor(reports, changes) -> str:
+    return next((r.provider for r in reports if r.message is not None and r.message.pk in changes), "provider")
+
+
+def _detail(report: DeliveryReport, error) -> str:
+    text = f"Report from {report.provider}: {report.status}."
+    if isinstance(error, dict) and error.get("message"):
+        text += f" {error.get('message')}"
+    return text
+
+
+def _find_messages(reports: list[DeliveryReport]) -> dict[int, SmsMessage]:
+    """Each report's message: by our own reference first (the provider's ids may change
+    between reports), else by the provider's id."""
+    by_reference = {r.pk: int(m.group(1)) for r in reports if (m := REFERENCE.match(r.reference))}
+    by_provider_id = {r.pk: (r.provider, r.provider_message_id) for r in reports
+                      if r.pk not in by_reference and r.provider_message_id}
+    found = SmsMessage.objects.in_bulk(set(by_reference.values()))
+    if by_provider_id:
+        query = Q()
+        for provider, provider_id in set(by_provider_id.values()):
+            query |= Q(provider=provider, provider_message_id=provider_id)
+        for message in SmsMessage.objects.filter(query):
+            found[(message.provider, message.provider_message_id)] = message
+    result = {}
+    for report in reports:
+        key = by_reference.get(report.pk) or by_provider_id.get(report.pk)
+        if key is not None and key in found:
+            result[report.pk] = found[key]
+    return result
+
+
+def expire_silent(reporting_providers: set[str]) -> int:
+    """Messages sent through a provider that reports, and with no final report after
+    CRMSMS_REPORT_EXPIRY_HOURS: "unknown" (expired); return how many."""
+    if not reporting_providers:
+        return 0
+    limit = timezone.now() - timedelta(hours=settings.CRMSMS_REPORT_EXPIRY_HOURS)
+    silent = SmsMessage.objects.filter(status=states.SENT, provider__in=reporting_providers, sent_at__lt=limit)
+    expired = 0
+    while ids := list(silent.values_list("id", flat=True)[:BATCH]):
+        expired += len(move(
+            ids, states.UNKNOWN, kind="expired", actor="worker", only_from={states.SENT},
+            detail=f"No delivery report within {settings.CRMSMS_REPORT_EXPIRY_HOURS} h: whether it reached the "
+                   "phone is not known.",
+            error_code="no_report",
+            error_message=f"No delivery report within {settings.CRMSMS_REPORT_EXPIRY_HOURS} h."))
+    return expired
+
+
+# Provider status words -> our status. Intermediate words ("sent", "accepted", "buffered")
+# mean the network has it: "sent", which also settles an "unknown" message.
+STATUS_WORDS: dict[str, dict[str, str]] = {
+    "simulator": {"sent": states.SENT, "delivered": states.DELIVERED, "undelivered": states.UNDELIVERED},
+}

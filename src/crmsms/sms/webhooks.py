@@ -1,0 +1,50 @@
+"""Provider webhooks: delivery reports. Public URLs (no login): each one checks the
+provider's signature or secret before anything else, stores the report as it came and
+answers at once; the worker applies it (sms/reports.py)."""
+
+import hmac
+import json
+import logging
+from urllib.parse import unquote, urlsplit
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from . import reports
+from .simulator import sign
+
+log = logging.getLogger(__name__)
+
+
+def _refuse(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def simulator_secret() -> str:
+    """The simulator signs its reports with its token, the one in CRMSMS_SMS_URL."""
+    url = urlsplit(settings.CRMSMS_SMS_URL)
+    return unquote(url.username) if url.scheme == "simulator" and url.username else ""
+
+
+@csrf_exempt
+@require_POST
+def simulator_report(request: HttpRequest) -> JsonResponse:
+    secret = simulator_secret()
+    if not secret:
+        log.warning("simulator report refused: no token in CRMSMS_SMS_URL to check its signature")
+        return _refuse(403, "reports are accepted only when CRMSMS_SMS_URL has the simulator's token")
+    signature = request.headers.get("X-Simulator-Signature", "")
+    if not hmac.compare_digest(signature.encode(), sign(secret, request.body).encode()):
+        log.warning("simulator report refused: bad signature")
+        return _refuse(403, "bad signature")
+    try:
+        payload = json.loads(request.body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _refuse(400, "the body is not JSON")
+    if not isinstance(payload, dict) or not isinstance(payload.get("status"), str):
+        return _refuse(400, 'expected an object with a "status"')
+    reports.store("simulator", status=payload["status"], reference=str(payload.get("reference") or ""),
+                  provider_message_id=str(payload.get("id") or ""), payload=payload)
+    return JsonResponse({"status": "stored"})
