@@ -184,3 +184,34 @@ def test_the_simulator_reports_twice_and_out_of_order_when_asked():
         server.stop()
         thread.join(timeout=5)
         receiver.shutdown()
+
+
+@pytest.mark.django_db
+def test_a_campaign_completes_when_its_reports_are_in(user, client, signed):
+    from crmsms.crm.models import Contact
+    from crmsms.sms import campaigns, generation
+    from crmsms.sms.models import SmsCampaign, SmsTemplate
+
+    people = [Contact.objects.create(first_name=f"P{i}", last_name="X", phone_mobile=f"+3361234567{i}",
+                                     sms_opt_in=True) for i in range(2)]
+    template = SmsTemplate.objects.create(name="T", module="contacts", body="Hi {{ contact.first_name }}")
+    campaign = SmsCampaign.objects.create(name="C", module="contacts", template=template, send_at=timezone.now(),
+                                          respect_hours=False)
+    campaigns.add_recipients(campaign, [p.pk for p in people])
+    campaigns.start_generation(campaign)
+    generation.generate(campaign.pk)
+    ids = list(campaign.messages.values_list("id", flat=True))
+    # As the dispatcher leaves them with this provider: sent, waiting for their reports.
+    from crmsms.sms.transitions import move
+    move(ids, states.SENDING, kind="attempt")
+    move(ids, states.SENT, kind="sent", provider="simulator", sent_at=timezone.now())
+    campaigns.tick()
+    campaign.refresh_from_db()
+    assert campaign.status == SmsCampaign.SENDING  # its SMS are not final yet
+    post_report(client, {"id": "a", "reference": f"crmsms-{ids[0]}", "status": "delivered"})
+    post_report(client, {"id": "b", "reference": f"crmsms-{ids[1]}", "status": "undelivered"})
+    reports.apply_pending()
+    campaigns.tick()
+    campaign.refresh_from_db()
+    assert campaign.status == SmsCampaign.COMPLETED
+    assert campaigns.stats(campaign)["delivered"] == 1 and campaigns.stats(campaign)["undelivered"] == 1

@@ -14,6 +14,7 @@ from crmsms.crm.models import Account, Contact
 
 from . import states, variables
 from .models import CampaignCount, CampaignRecipient, SmsCampaign
+from .providers import get_connector
 from .transitions import move
 
 log = logging.getLogger(__name__)
@@ -276,7 +277,16 @@ def tick() -> None:
         generate_campaign(pk)
     for campaign in SmsCampaign.objects.filter(status=C.SCHEDULED, send_at__lte=now):
         move_campaign(campaign, C.SENDING)
+    connector = get_connector()
     for campaign in SmsCampaign.objects.filter(status=C.SENDING):
-        # Nothing left to send. Delivery reports may still turn "sent" into "delivered".
-        if not campaign.messages.filter(status__in=[states.DRAFT, states.TO_SEND, states.SENDING]).exists():
-            move_campaign(campaign, C.COMPLETED)
+        # Complete once every message is final: nothing left to send and, with a provider
+        # that sends delivery reports, none still waiting for its report (those that never
+        # get one become "unknown" after CRMSMS_REPORT_EXPIRY_HOURS). With a provider that
+        # sends none, "sent" is as far as a message goes.
+        counts = stats(campaign)
+        if counts[states.DRAFT] or counts[states.TO_SEND] or counts[states.SENDING]:
+            continue
+        if connector.reports and counts[states.SENT] and \
+                campaign.messages.filter(status=states.SENT, provider=connector.name).exists():
+            continue
+        move_campaign(campaign, C.COMPLETED)
