@@ -241,3 +241,14 @@ def test_a_campaign_message_links_to_its_campaign(web, user, template, contact):
     listed = web.get("/sms/", {"campaign": campaign.pk}).context["page"].object_list
     assert [m.pk for m in listed] == [message.pk]
     assert list(web.get("/sms/", {"campaign": campaign.pk + 1}).context["page"].object_list) == []
+
+
+def test_a_record_page_title_is_its_name_even_with_campaigns(web, template, contact):
+    import re
+
+    campaign = SmsCampaign.objects.create(name="Spring", module="contacts", template=template, send_at=timezone.now())
+    campaigns.add_recipients(campaign, [contact.pk])
+    page = web.get(f"/contacts/{contact.pk}/").content.decode()
+    title = re.search(r"<title>(.*?)</title>", page, re.S).group(1)
+    assert "<" not in title and contact.full_name in title
+    assert "Spring" in page  # the campaigns panel is in the page, not in its title
