@@ -77,6 +77,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "crmsms.users.middleware.LoginRequiredMiddleware",
     "crmsms.users.middleware.UserTimezoneMiddleware",
+    "crmsms.users.middleware.ConsentSourceMiddleware",
 ]
 
 ROOT_URLCONF = "crmsms.urls"
@@ -177,6 +178,13 @@ CRMSMS_GENERATION_STALE_SECONDS = envint("CRMSMS_GENERATION_STALE_SECONDS", 60)
 # A message sent through a provider that sends delivery reports, with no final report after
 # this long, becomes "unknown" (expired): never "delivered" by default.
 CRMSMS_REPORT_EXPIRY_HOURS = envint("CRMSMS_REPORT_EXPIRY_HOURS", 72)
+# Words that, as the first word of a reply, opt the number out of every record that has it
+# (compared without case or accents), opt it in again (only if CRMSMS_START_RESUBSCRIBES),
+# or ask for help.
+CRMSMS_STOP_WORDS = env("CRMSMS_STOP_WORDS", "STOP,STOPALL,UNSUBSCRIBE,CANCEL,END,QUIT,ARRET,ARRÊT,DESABONNER")
+CRMSMS_START_WORDS = env("CRMSMS_START_WORDS", "START,UNSTOP")
+CRMSMS_START_RESUBSCRIBES = envbool("CRMSMS_START_RESUBSCRIBES", False)
+CRMSMS_HELP_WORDS = env("CRMSMS_HELP_WORDS", "HELP,AIDE")
 # Messages whose attempt is committed together before calling the provider: a worker that
 # dies mid-call leaves at most this many "unknown"; larger chunks commit less often.
 CRMSMS_CALL_CHUNK = envint("CRMSMS_CALL_CHUNK", 10)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("preferences/", users.preferences, name="preferences"),
     path("api/v1/", api.urls),
     path("webhooks/simulator/", webhooks.simulator_report, name="webhook_simulator"),
+    path("webhooks/simulator/inbound/", webhooks.simulator_inbound, name="webhook_simulator_inbound"),
     path("admin/", admin.site.urls),
     path("", include("crmsms.crm.urls")),
     path("", include("crmsms.sms.urls")),

@@ -3,6 +3,8 @@ import zoneinfo
 from django.utils import timezone
 from ninja.security import HttpBearer
 
+from crmsms.crm import consent
+from crmsms.crm.models import ConsentChange
 from crmsms.users.models import ApiToken, time_zone_of
 
 
@@ -13,6 +15,7 @@ class TokenAuth(HttpBearer):
         user = ApiToken.user_for(token)
         if user is not None:
             request.user = user
+            consent.set_acting(ConsentChange.API, user.get_username())
             # A send_at without a zone is read in the user's own zone, as in the UI.
             timezone.activate(zoneinfo.ZoneInfo(time_zone_of(user)))
         return user

@@ -3,8 +3,12 @@ from typing import Annotated, Literal
 
 from ninja import Field, Schema
 
+# Ticking « SMS opt in » again for a number that replied STOP needs the person's new
+# consent, said here (it goes to the consent ledger).
+ConsentReason = Field("", max_length=500, description="why the opt-in is ticked again for a number that replied STOP")
 
-class AccountIn(Schema):
+
+class AccountFields(Schema):
     name: str
     phone_office: str = ""
     sms_opt_in: bool = False
@@ -13,6 +17,10 @@ class AccountIn(Schema):
     billing_city: str = ""
     billing_country: str = ""
     website: str = ""
+
+
+class AccountIn(AccountFields):
+    consent_reason: str = ConsentReason
 
 
 class AccountPatch(Schema):
@@ -24,15 +32,16 @@ class AccountPatch(Schema):
     billing_city: str | None = None
     billing_country: str | None = None
     website: str | None = None
+    consent_reason: str | None = ConsentReason
 
 
-class AccountOut(AccountIn):
+class AccountOut(AccountFields):
     id: int
     created_at: datetime
     updated_at: datetime
 
 
-class ContactIn(Schema):
+class ContactFields(Schema):
     first_name: str = ""
     last_name: str
     title: str = ""
@@ -40,6 +49,10 @@ class ContactIn(Schema):
     phone_mobile: str = ""
     sms_opt_in: bool = False
     account_id: int | None = Field(None, ge=1, le=2**62)
+
+
+class ContactIn(ContactFields):
+    consent_reason: str = ConsentReason
 
 
 class ContactPatch(Schema):
@@ -50,9 +63,10 @@ class ContactPatch(Schema):
     phone_mobile: str | None = None
     sms_opt_in: bool | None = None
     account_id: int | None = None
+    consent_reason: str | None = ConsentReason
 
 
-class ContactOut(ContactIn):
+class ContactOut(ContactFields):
     id: int
     created_at: datetime
     updated_at: datetime

@@ -5,3 +5,8 @@ class CrmConfig(AppConfig):
     name = "crmsms.crm"
     label = "crm"
     verbose_name = "CRM"
+
+    def ready(self):
+        from . import consent
+
+        consent.connect()

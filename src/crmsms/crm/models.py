@@ -89,3 +89,39 @@ class Contact(Recipient):
 
     module = "contacts"
     phone_field = "phone_mobile"
+
+
+class ConsentChange(models.Model):
+    """One change of a record's SMS opt-in, whatever made it: the consent ledger. Written by
+    crm.consent whenever a contact's or account's « SMS opt in » changes."""
+
+    UI, API, IMPORT, INBOUND_STOP, INBOUND_START, PROVIDER, SYSTEM = (
+        "ui", "api", "import", "inbound_stop", "inbound_start", "provider", "system")
+    SOURCES = [(UI, "Web UI"), (API, "REST API"), (IMPORT, "Import"), (INBOUND_STOP, "Replied STOP"),
+               (INBOUND_START, "Replied START"), (PROVIDER, "Provider"), (SYSTEM, "System")]
+
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="consent")
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.CASCADE, related_name="consent")
+    number = models.CharField(max_length=20, blank=True)  # the record's number at the time
+    opt_in = models.BooleanField()  # the new value
+    source = models.CharField(max_length=20, choices=SOURCES)
+    actor = models.CharField(max_length=150, blank=True)  # a username, a provider
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+
+class OptOut(models.Model):
+    """A number that asked for no more SMS (it replied STOP, or a provider said it is
+    unsubscribed). Nobody gets an SMS at this number, and « SMS opt in » cannot be ticked
+    again for it without a recorded reason."""
+
+    number = models.CharField(max_length=20, unique=True)  # E.164
+    since = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=20, choices=ConsentChange.SOURCES)
+    detail = models.TextField(blank=True)  # what the person wrote, the provider's error
+
+    def __str__(self) -> str:
+        return self.number

@@ -24,6 +24,8 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from crmsms.crm import consent
+
 from . import eligibility, sending_hours, states
 from .models import SmsCampaign, SmsMessage
 from .providers import get_connector
@@ -77,9 +79,11 @@ def send_claimed(token: str, ids: list[int]) -> None:
         .order_by("id")
     )
     ready: list[SmsMessage] = []
+    # The number it was queued for, and the record's number now (it goes to that one).
+    opted_out = consent.opted_out([m.to_number for m in messages] + [m.record.sms_number for m in messages if m.record])
     for message in messages:
         # Checked again now: the opt-in may have been withdrawn since the message was queued.
-        refusal = eligibility.check(message.record) or _campaign_duplicate(message)
+        refusal = _opted_out(message, opted_out) or eligibility.check(message.record) or _campaign_duplicate(message)
         if refusal:
             move([message.pk], states.SKIPPED, kind="skipped", actor=WORKER, detail=refusal.message,
                  where=held, error_code=refusal.code, error_message=refusal.message, lease_until=None)
@@ -119,6 +123,13 @@ def _within_sending_hours(message: SmsMessage, held: Q) -> bool:
          detail=f"Outside the campaign's sending hours ({hours}) in {zones[0]}: waits until {local:%Y-%m-%d %H:%M}.",
          due_at=allowed, lease_until=None, claim_token="", attempts=F("attempts") - 1)
     return False
+
+
+def _opted_out(message: SmsMessage, numbers: set[str]) -> eligibility.Refusal | None:
+    for number in (message.to_number, message.record.sms_number if message.record else ""):
+        if number in numbers:
+            return eligibility.Refusal("opted_out", f"{number} asked for no more SMS (it replied STOP).")
+    return None
 
 
 def _campaign_duplicate(message: SmsMessage) -> eligibility.Refusal | None:

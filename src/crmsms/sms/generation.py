@@ -25,6 +25,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from crmsms.crm import phones
+from crmsms.crm.models import OptOut
 
 from . import eligibility, placeholders, segments, sending_hours, states, variables
 from .campaigns import C, model_of, move_campaign, record_field
@@ -43,6 +44,7 @@ def stale_after() -> timedelta:
 
 
 REASONS = {
+    "opted_out": "Opted out (replied STOP)",
     "no_opt_in": "No opt-in",
     "no_number": "No number",
     "invalid_number": "Invalid number",
@@ -71,6 +73,7 @@ class _Plan:
     number_at: int = 0
     record_values: list[tuple[str, int, object]] = field(default_factory=list)  # (name, row index, shown)
     common_values: dict[str, str] = field(default_factory=dict)
+    opted_out: set[str] = field(default_factory=set)  # numbers that asked for no more SMS
 
     @classmethod
     def of(cls, campaign: SmsCampaign, body: str) -> "_Plan":
@@ -83,7 +86,8 @@ class _Plan:
         model = model_of(campaign.module)
         prefix = record_field(campaign.module) + "__"
         name_fields = NAME_FIELDS[campaign.module]
-        plan = cls(campaign, compiled, label=str(model._meta.get_field(model.phone_field).verbose_name))
+        plan = cls(campaign, compiled, label=str(model._meta.get_field(model.phone_field).verbose_name),
+                   opted_out=set(OptOut.objects.values_list("number", flat=True)))
         plan.lookups = ["pk", prefix + "id", *(prefix + f for f in name_fields),
                         prefix + model.phone_field, prefix + "sms_opt_in", prefix + "number_kind"]
         plan.names = slice(2, 2 + len(name_fields))
@@ -110,6 +114,8 @@ class _Plan:
         the same number are duplicates, and `seen` holds the numbers given so far."""
         name = " ".join(row[self.names]).strip()
         number, opt_in, kind = row[self.number_at:self.number_at + 3]
+        if number in self.opted_out:
+            return name, "opted_out", f"{phones.display(number)} asked for no more SMS (it replied STOP)."
         refusal = eligibility.refusal(name, self.label, number, kind, opt_in)
         if refusal:
             return name, refusal.code, refusal.message

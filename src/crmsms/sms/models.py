@@ -310,3 +310,20 @@ class DeliveryReport(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["id"], condition=Q(processed_at__isnull=True), name="report_pending_idx")]
+
+
+class InboundSms(models.Model):
+    """An SMS a person sent us (a reply): shown on the timeline of every contact and
+    account with its number; a STOP, START or HELP word acts on it (sms/inbound.py)."""
+
+    provider = models.CharField(max_length=30)
+    provider_message_id = models.CharField(max_length=100, blank=True)
+    from_number = models.CharField(max_length=20, db_index=True)  # E.164
+    to_number = models.CharField(max_length=20, blank=True)  # our number
+    text = models.TextField()
+    keyword = models.CharField(max_length=10, blank=True)  # "stop", "start", "help" or ""
+    received_at = models.DateTimeField(default=timezone.now)
+    payload = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]

@@ -22,6 +22,8 @@ Wire format (JSON in, JSON out; errors are ``{"error": {"code": ..., "message": 
 ``POST /admin/config``  any `SimulatorConfig` field(s), e.g. ``{"throttle_rate": 1.0}``;
     answers the whole new config. Setting ``seed`` re-seeds the random draws.
 ``POST /admin/reset``  clears the in-memory list (not the log file).
+``POST /admin/inbound``  ``{"from", "to", "text", "callback_url"}``: a person's SMS to us,
+    POSTed (signed, like reports) to callback_url as ``{"id", "from", "to", "text", "at"}``.
 
 When a token is configured, ``/v1/*`` and ``/admin/*`` need it.
 
@@ -134,6 +136,9 @@ class Reporter:
         for after, status, err in reports:
             payload = {"id": record["id"], "reference": record["reference"], "status": status, "error": err}
             self._push(time.monotonic() + after, callback_url, payload, 0)
+
+    def push_now(self, url: str, payload: dict[str, Any]) -> None:
+        self._push(time.monotonic(), url, payload, 0)
 
     def _push(self, due: float, url: str, payload: dict[str, Any], tries: int) -> None:
         with self.ready:
@@ -294,6 +299,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             "/v1/messages": self._post_message,
             "/admin/config": self._post_config,
             "/admin/reset": self._post_reset,
+            "/admin/inbound": self._post_inbound,
         }
         route = routes.get(self.path)
         if route is None:
@@ -307,6 +313,16 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             self._error(400, "invalid_json", f"request body is not JSON: {exc}")
             return
         route(payload)
+
+    def _post_inbound(self, payload: Any) -> None:
+        if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str)
+                                                    for k in ("from", "text", "callback_url")):
+            self._error(400, "invalid_json", 'expected {"from", "to", "text", "callback_url"} strings')
+            return
+        inbound = {"id": f"SIMMO{uuid.uuid4().hex}", "from": payload["from"], "to": payload.get("to") or "",
+                   "text": payload["text"]}
+        self.server.reporter.push_now(payload["callback_url"], inbound)
+        self._answer(202, inbound)
 
     def _post_reset(self, payload: Any) -> None:
         with self.server.lock:

@@ -1,4 +1,4 @@
-"""Provider webhooks: delivery reports. Public URLs (no login): each one checks the
+"""Provider webhooks: delivery reports and inbound SMS. Public URLs (no login): each one checks the
 provider's signature or secret before anything else, stores the report as it came and
 answers at once; the worker applies it (sms/reports.py)."""
 
@@ -12,7 +12,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import reports
+from . import inbound, reports
 from .simulator import sign
 
 log = logging.getLogger(__name__)
@@ -28,23 +28,47 @@ def simulator_secret() -> str:
     return unquote(url.username) if url.scheme == "simulator" and url.username else ""
 
 
-@csrf_exempt
-@require_POST
-def simulator_report(request: HttpRequest) -> JsonResponse:
+def _simulator_payload(request: HttpRequest) -> dict | JsonResponse:
+    """The signed JSON object the simulator sent, or the refusal to answer."""
     secret = simulator_secret()
     if not secret:
-        log.warning("simulator report refused: no token in CRMSMS_SMS_URL to check its signature")
-        return _refuse(403, "reports are accepted only when CRMSMS_SMS_URL has the simulator's token")
+        log.warning("simulator callback refused: no token in CRMSMS_SMS_URL to check its signature")
+        return _refuse(403, "callbacks are accepted only when CRMSMS_SMS_URL has the simulator's token")
     signature = request.headers.get("X-Simulator-Signature", "")
     if not hmac.compare_digest(signature.encode(), sign(secret, request.body).encode()):
-        log.warning("simulator report refused: bad signature")
+        log.warning("simulator callback refused: bad signature")
         return _refuse(403, "bad signature")
     try:
         payload = json.loads(request.body)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return _refuse(400, "the body is not JSON")
-    if not isinstance(payload, dict) or not isinstance(payload.get("status"), str):
+    if not isinstance(payload, dict):
+        return _refuse(400, "expected a JSON object")
+    return payload
+
+
+@csrf_exempt
+@require_POST
+def simulator_report(request: HttpRequest) -> JsonResponse:
+    payload = _simulator_payload(request)
+    if isinstance(payload, JsonResponse):
+        return payload
+    if not isinstance(payload.get("status"), str):
         return _refuse(400, 'expected an object with a "status"')
     reports.store("simulator", status=payload["status"], reference=str(payload.get("reference") or ""),
                   provider_message_id=str(payload.get("id") or ""), payload=payload)
     return JsonResponse({"status": "stored"})
+
+
+@csrf_exempt
+@require_POST
+def simulator_inbound(request: HttpRequest) -> JsonResponse:
+    payload = _simulator_payload(request)
+    if isinstance(payload, JsonResponse):
+        return payload
+    if not isinstance(payload.get("from"), str) or not isinstance(payload.get("text"), str):
+        return _refuse(400, 'expected an object with "from" and "text"')
+    inbound.receive("simulator", from_number=payload["from"], text=payload["text"],
+                    to_number=str(payload.get("to") or ""), provider_message_id=str(payload.get("id") or ""),
+                    payload=payload)
+    return JsonResponse({"status": "received"})

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.utils import timezone
 
+from crmsms.crm.models import ConsentChange
+
 from .models import time_zone_of
 
 # Paths that stand on their own authentication (or need none): the login page, the health
@@ -22,6 +24,22 @@ class LoginRequiredMiddleware:
         if not request.path.startswith(PUBLIC_PREFIXES) and not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
         return self.get_response(request)
+
+
+class ConsentSourceMiddleware:
+    """Changes of an SMS opt-in made during a web request are the user's, from the web UI
+    (the API's token authentication says "API" instead)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from crmsms.crm import consent
+
+        source = ConsentChange.UI if request.user.is_authenticated else ConsentChange.SYSTEM
+        actor = request.user.get_username() if request.user.is_authenticated else ""
+        with consent.acting(source, actor):
+            return self.get_response(request)
 
 
 class UserTimezoneMiddleware:
