@@ -249,3 +249,21 @@ def test_days_are_unique_and_hours_checked_even_when_off(api, template):
     assert created.status_code == 201 and created.json()["hours_days"] == ["mon", "sun"]
     off = api.post("/api/v1/campaigns", {**base, "respect_hours": False, "hours_start": "23:00", "hours_end": "01:00"})
     assert off.status_code == 422 and off.json()["errors"][0]["field"] == "hours_end"
+
+
+def test_zones_match_phonenumbers_for_an_example_mobile_of_every_region(settings):
+    """The shortcuts (a one-zone country's code; a cache per prefix) give phonenumbers' own
+    answer for every region's example mobile number."""
+    import phonenumbers
+    from phonenumbers import timezone as number_zones
+
+    checked = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+        if example is None:
+            continue
+        e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+        expected = tuple(z for z in number_zones.time_zones_for_number(example) if z != number_zones.UNKNOWN_TIMEZONE)
+        assert sending_hours.zones_for(e164) == (expected or (settings.CRMSMS_DEFAULT_TIME_ZONE,)), e164
+        checked += 1
+    assert checked > 200

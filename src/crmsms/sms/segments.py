@@ -21,7 +21,12 @@ class Measure:
     segments: int
 
 
+_TO_NORMALISE = frozenset("\r" + "".join(INVISIBLE_REPLACEMENTS))
+
+
 def normalise(text: str) -> str:
+    if _TO_NORMALISE.isdisjoint(text):  # most texts: nothing to do (checked per recipient)
+        return text
     # Browsers submit line breaks as CRLF; an SMS line break is one LF (one character,
     # not two: a CR would cost a septet and could tip the text into another part).
     text = text.replace("\r\n", "\n").replace("\r", "\n")

@@ -16,6 +16,7 @@ import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from phonenumbers import timezone as number_zones
+from phonenumbers import tzdata
 
 DAY_NAMES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]  # date.weekday() order
 DAY_LABELS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
@@ -93,8 +94,24 @@ def describe_days(days: frozenset[int]) -> str:
                      for r in runs)
 
 
+def _one_zone_countries() -> dict[str, tuple[str, ...]]:
+    """Country calling codes whose numbers all share their zones (+33: Europe/Paris): for
+    those, the zones come from the code alone, without parsing the number."""
+    data = tzdata.TIMEZONE_DATA
+    longer = {key[:n] for key in data for n in range(1, 4) if len(key) > n}
+    return {code: tuple(data[code]) for code in map(str, phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+            if code in data and code not in longer and number_zones.UNKNOWN_TIMEZONE not in data[code]}
+
+
+_ONE_ZONE = _one_zone_countries()
+
+
 def zones_for(number: str) -> tuple[str, ...]:
     """The time zones of an E.164 number; the server's default zone when unknown."""
+    for length in (1, 2, 3):  # a country calling code is 1 to 3 digits, and prefix-free
+        zones = _ONE_ZONE.get(number[1:1 + length])
+        if zones:
+            return zones
     prefix = number[:1 + ZONE_PREFIX_DIGITS]
     zones = _ZONES.get(prefix)
     if zones is None:
