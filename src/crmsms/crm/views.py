@@ -14,11 +14,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from crmsms.sms import eligibility, states
-from crmsms.sms.models import SmsCampaign
+from crmsms.sms.models import InboundSms, SmsCampaign
 
 from ..web.listing import Column, listing
 from .forms import AccountForm, ContactForm
-from .models import Account, Contact
+from .models import Account, Contact, OptOut
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,10 @@ def record_detail(request, module: str, pk: int):
         "campaign_messages": campaign_messages, "draft_campaigns": draft_campaigns,
         "refusal": eligibility.check(record),
         "sms_total": record.sms_messages.count(),
+        # Consent: its ledger, whether its number asked for no more SMS, and its replies.
+        "consent_changes": record.consent.all()[:20],
+        "opt_out": OptOut.objects.filter(number=record.sms_number).first() if record.sms_number else None,
+        "replies": InboundSms.objects.filter(from_number=record.sms_number)[:20] if record.sms_number else [],
         # While a message is on its way, the sub-panel refreshes itself (see app.js).
         "in_flight": record.sms_messages.filter(
             status__in=[states.TO_SEND, states.SENDING], due_at__lte=timezone.now() + timedelta(minutes=1)
