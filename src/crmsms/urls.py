@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("webhooks/simulator/", webhooks.simulator_report, name="webhook_simulator"),
     path("webhooks/simulator/inbound/", webhooks.simulator_inbound, name="webhook_simulator_inbound"),
+    path("webhooks/twilio/status", webhooks.twilio_status, name="webhook_twilio_status"),
     path("admin/", admin.site.urls),
     path("", include("crmsms.crm.urls")),
     path("", include("crmsms.sms.urls")),

@@ -25,11 +25,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from crmsms.crm import consent
+from crmsms.crm.models import ConsentChange
 
 from . import eligibility, sending_hours, states
 from .models import SmsCampaign, SmsMessage
 from .providers import get_connector
-from .providers.base import ACCEPTED, AMBIGUOUS, FAILED, RETRY_LATER, Outcome, OutgoingSms
+from .providers.base import ACCEPTED, AMBIGUOUS, FAILED, RETRY_LATER, UNSUBSCRIBED, Outcome, OutgoingSms
 from .transitions import Each, move, move_each
 
 log = logging.getLogger(__name__)
@@ -242,6 +243,11 @@ def _write_outcomes(token: str, results: list[tuple[SmsMessage, Outcome]], provi
         for message, outcome in results:
             if outcome.kind != ACCEPTED:
                 _record_refusal(message, held, outcome)
+            if outcome.code == UNSUBSCRIBED:
+                # The provider says this person unsubscribed (replied STOP to the sender):
+                # the same as a STOP to us, for every record with the number.
+                consent.opt_out(message.to_number, source=ConsentChange.PROVIDER, actor=provider,
+                                detail=outcome.detail)
 
 
 def _record_refusal(message: SmsMessage, held: Q, outcome: Outcome) -> None:

@@ -160,4 +160,7 @@ def expire_silent(reporting_providers: set[str]) -> int:
 # mean the network has it: "sent", which also settles an "unknown" message.
 STATUS_WORDS: dict[str, dict[str, str]] = {
     "simulator": {"sent": states.SENT, "delivered": states.DELIVERED, "undelivered": states.UNDELIVERED},
+    # Twilio: "failed" after it took the message means no carrier would deliver it.
+    "twilio": {"accepted": states.SENT, "queued": states.SENT, "sending": states.SENT, "sent": states.SENT,
+               "delivered": states.DELIVERED, "undelivered": states.UNDELIVERED, "failed": states.UNDELIVERED},
 }

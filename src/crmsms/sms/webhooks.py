@@ -2,6 +2,8 @@
 provider's signature or secret before anything else, stores the report as it came and
 answers at once; the worker applies it (sms/reports.py)."""
 
+import base64
+import hashlib
 import hmac
 import json
 import logging
@@ -72,3 +74,44 @@ def simulator_inbound(request: HttpRequest) -> JsonResponse:
                     to_number=str(payload.get("to") or ""), provider_message_id=str(payload.get("id") or ""),
                     payload=payload)
     return JsonResponse({"status": "received"})
+
+
+# --- Twilio ----------------------------------------------------------------------------------
+
+def twilio_token() -> str:
+    url = urlsplit(settings.CRMSMS_SMS_URL)
+    return unquote(url.password) if url.scheme in ("twilio", "twilio+http") and url.password else ""
+
+
+def twilio_signature(token: str, url: str, params: dict[str, list[str]]) -> str:
+    """X-Twilio-Signature: base64(HMAC-SHA1(auth token, the full URL Twilio called, then each
+    POST parameter's name and value, names sorted)), as Twilio computes it."""
+    data = url + "".join(name + value for name in sorted(params) for value in sorted(set(params[name])))
+    return base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+@csrf_exempt
+@require_POST
+def twilio_status(request: HttpRequest) -> JsonResponse:
+    """Twilio's StatusCallback for a message (our reference in ?ref=)."""
+    token = twilio_token()
+    if not token:
+        log.warning("Twilio status callback refused: CRMSMS_SMS_URL is not a twilio:// URL with its auth token")
+        return _refuse(403, "not configured for Twilio")
+    # The URL as Twilio called it: ours, as providers know it (behind a proxy the Host may differ).
+    url = settings.CRMSMS_PUBLIC_URL.rstrip("/") + request.get_full_path()
+    params = {name: request.POST.getlist(name) for name in request.POST}
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not hmac.compare_digest(signature.encode(), twilio_signature(token, url, params).encode()):
+        log.warning("Twilio status callback refused: bad signature for %s", url)
+        return _refuse(403, "bad signature")
+    status = request.POST.get("MessageStatus") or request.POST.get("SmsStatus") or ""
+    if not status:
+        return _refuse(400, "no MessageStatus")
+    payload = {name: request.POST.get(name) for name in request.POST}
+    if request.POST.get("ErrorCode"):
+        payload["error"] = {"code": request.POST["ErrorCode"],
+                            "message": f"Twilio error {request.POST['ErrorCode']}."}
+    reports.store("twilio", status=status, reference=request.GET.get("ref", ""),
+                  provider_message_id=request.POST.get("MessageSid", ""), payload=payload)
+    return JsonResponse({"status": "stored"})

@@ -19,6 +19,8 @@ SCHEMES = {
     "file": "crmsms.sms.providers.file.FileConnector",
     "memory": "crmsms.sms.providers.memory.MemoryConnector",
     "simulator": "crmsms.sms.providers.simulator.SimulatorConnector",
+    "twilio": "crmsms.sms.providers.twilio.TwilioConnector",
+    "twilio+http": "crmsms.sms.providers.twilio.TwilioConnector",  # plain HTTP to a local test server
 }
 
 

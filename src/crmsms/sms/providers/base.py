@@ -20,6 +20,10 @@ the messages "sending", and their lease turns them "unknown" (the safe side).
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+# A failure code every connector uses for "the recipient unsubscribed from this sender"
+# (Twilio's 21610): the worker then opts the number out, as for a STOP.
+UNSUBSCRIBED = "recipient_unsubscribed"
+
 ACCEPTED = "accepted"
 RETRY_LATER = "retry_later"
 FAILED = "failed"
