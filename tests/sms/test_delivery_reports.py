@@ -215,3 +215,19 @@ def test_a_campaign_completes_when_its_reports_are_in(user, client, signed):
     campaign.refresh_from_db()
     assert campaign.status == SmsCampaign.COMPLETED
     assert campaigns.stats(campaign)["delivered"] == 1 and campaigns.stats(campaign)["undelivered"] == 1
+
+
+@pytest.mark.django_db
+def test_a_flood_of_reports_is_applied_in_a_few_queries(contact, django_assert_max_num_queries):
+    now = timezone.now()
+    messages = SmsMessage.objects.bulk_create(
+        SmsMessage(contact=contact, body="x", text="x", status=states.SENT, provider="simulator", sent_at=now,
+                   to_number=contact.phone_mobile) for _ in range(200))
+    for status in ("delivered", "sent"):  # each delivered, then a late "sent" for each
+        DeliveryReport.objects.bulk_create(
+            DeliveryReport(provider="simulator", status=status, reference=f"crmsms-{m.pk}", payload={"n": m.pk})
+            for m in messages)
+    with django_assert_max_num_queries(40):
+        assert reports.apply_pending() == 400
+    assert set(SmsMessage.objects.values_list("status", flat=True)) == {states.DELIVERED}
+    assert DeliveryReport.objects.filter(outcome="ignored: already Delivered").count() == 200

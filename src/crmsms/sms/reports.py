@@ -23,8 +23,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from . import states
-from .models import DeliveryReport, SmsMessage
-from .transitions import Each, move, move_each, note
+from .models import DeliveryReport, MessageEvent, SmsMessage
+from .transitions import Each, move, move_each
 
 log = logging.getLogger(__name__)
 REFERENCE = re.compile(r"^crmsms-(\d{1,18})$")  # what we send with every message
@@ -93,15 +93,21 @@ def _apply(reports: list[DeliveryReport], mapping: dict[str, dict[str, str]]) ->
     for target, changes in by_target.items():
         for pk in move_each(changes, target, kind="report", actor=_actor(reports, changes)):
             moved.add((pk, target))
-    for report in reports:
-        target = report.outcome.removeprefix("-> ")
-        if report.message is not None and report.outcome.startswith("-> ") and (report.message.pk, target) not in moved:
-            current = SmsMessage.objects.filter(pk=report.message.pk).values_list("status", flat=True).first()
-            report.outcome = f"ignored: already {states.LABELS.get(current, current)}"
-            notes.append((report, f"Report from {report.provider}: {report.status}; the SMS is already "
-                                  f"{states.LABELS.get(current, current)}, so it stays so."))
-    for report, detail in notes:
-        note(report.message.pk, "report", detail, actor=report.provider, data={"report": report.payload})
+    # The reports the state machine turned down (a late "sent" after "delivered"): noted
+    # with the status their message stays in, read in one query.
+    refused = [r for r in reports if r.message is not None and r.outcome.startswith("-> ")
+               and (r.message.pk, r.outcome.removeprefix("-> ")) not in moved]
+    current = dict(SmsMessage.objects.filter(pk__in={r.message.pk for r in refused}).values_list("id", "status"))
+    for report in refused:
+        label = states.LABELS.get(current.get(report.message.pk), "gone")
+        report.outcome = f"ignored: already {label}"
+        notes.append((report, f"Report from {report.provider}: {report.status}; the SMS is already {label}, "
+                              "so it stays so."))
+    noted_at = timezone.now()  # after the moves above: the history stays in order
+    MessageEvent.objects.bulk_create(
+        MessageEvent(message_id=report.message.pk, at=noted_at, kind="report", detail=detail, actor=report.provider,
+                     data={"report": report.payload})
+        for report, detail in notes)
     DeliveryReport.objects.bulk_update(reports, ["message", "processed_at", "outcome"])
     return len(reports)
 
