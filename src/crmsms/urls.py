@@ -17,6 +17,7 @@ urlpatterns = [
     path("webhooks/simulator/", webhooks.simulator_report, name="webhook_simulator"),
     path("webhooks/simulator/inbound/", webhooks.simulator_inbound, name="webhook_simulator_inbound"),
     path("webhooks/twilio/status", webhooks.twilio_status, name="webhook_twilio_status"),
+    path("webhooks/vonage/dlr", webhooks.vonage_dlr, name="webhook_vonage_dlr"),
     path("admin/", admin.site.urls),
     path("", include("crmsms.crm.urls")),
     path("", include("crmsms.sms.urls")),

@@ -169,4 +169,7 @@ STATUS_WORDS: dict[str, dict[str, str]] = {
     # Twilio: "failed" after it took the message means no carrier would deliver it.
     "twilio": {"accepted": states.SENT, "queued": states.SENT, "sending": states.SENT, "sent": states.SENT,
                "delivered": states.DELIVERED, "undelivered": states.UNDELIVERED, "failed": states.UNDELIVERED},
+    # Vonage, per part: "unknown" (the carrier said nothing) is left for the expiry.
+    "vonage": {"accepted": states.SENT, "buffered": states.SENT, "delivered": states.DELIVERED,
+               "expired": states.UNDELIVERED, "failed": states.UNDELIVERED, "rejected": states.UNDELIVERED},
 }

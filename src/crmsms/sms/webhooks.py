@@ -12,9 +12,10 @@ from urllib.parse import unquote, urlsplit
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from . import inbound, reports
+from .providers.vonage import report_token
 from .simulator import sign
 
 log = logging.getLogger(__name__)
@@ -114,4 +115,46 @@ def twilio_status(request: HttpRequest) -> JsonResponse:
                             "message": f"Twilio error {request.POST['ErrorCode']}."}
     reports.store("twilio", status=status, reference=request.GET.get("ref", ""),
                   provider_message_id=request.POST.get("MessageSid", ""), payload=payload)
+    return JsonResponse({"status": "stored"})
+
+
+# --- Vonage ----------------------------------------------------------------------------------
+
+def vonage_secret() -> str:
+    url = urlsplit(settings.CRMSMS_SMS_URL)
+    return unquote(url.password) if url.scheme in ("vonage", "vonage+http") and url.password else ""
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def vonage_dlr(request: HttpRequest) -> JsonResponse:
+    """Vonage's delivery receipt for one part of a message (GET or POST, form or JSON). The
+    callback URL we gave carries a token only the holder of the API secret can make."""
+    secret = vonage_secret()
+    if not secret:
+        log.warning("Vonage receipt refused: CRMSMS_SMS_URL is not a vonage:// URL with its secret")
+        return _refuse(403, "not configured for Vonage")
+    params = dict(request.GET.items())
+    if request.method == "POST":
+        if request.content_type == "application/json":
+            try:
+                body = json.loads(request.body)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return _refuse(400, "the body is not JSON")
+            if not isinstance(body, dict):
+                return _refuse(400, "expected a JSON object")
+            params.update({k: str(v) for k, v in body.items()})
+        else:
+            params.update(request.POST.items())
+    reference = params.get("client-ref", "")
+    token = params.pop("token", "")
+    if not reference or not hmac.compare_digest(token.encode(), report_token(secret, reference).encode()):
+        log.warning("Vonage receipt refused: bad token for client-ref %r", reference)
+        return _refuse(403, "bad token")
+    if not params.get("status"):
+        return _refuse(400, "no status")
+    if params.get("err-code") not in (None, "", "0"):
+        params["error"] = {"code": params["err-code"], "message": f"Vonage error {params['err-code']}."}
+    reports.store("vonage", status=params["status"], reference=reference,
+                  provider_message_id=params.get("messageId", ""), payload=params)
     return JsonResponse({"status": "stored"})

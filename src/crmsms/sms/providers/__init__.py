@@ -21,6 +21,8 @@ SCHEMES = {
     "simulator": "crmsms.sms.providers.simulator.SimulatorConnector",
     "twilio": "crmsms.sms.providers.twilio.TwilioConnector",
     "twilio+http": "crmsms.sms.providers.twilio.TwilioConnector",  # plain HTTP to a local test server
+    "vonage": "crmsms.sms.providers.vonage.VonageConnector",
+    "vonage+http": "crmsms.sms.providers.vonage.VonageConnector",
 }
 
 
