@@ -167,6 +167,9 @@ WHITENOISE_USE_FINDERS = True  # serve app static files without a collectstatic 
 # --- SMS ----------------------------------------------------------------------------------
 CRMSMS_DEFAULT_REGION = env("CRMSMS_DEFAULT_REGION", "FR").upper()
 CRMSMS_SMS_URL = env("CRMSMS_SMS_URL", f"file://{DATA_DIR / 'outbox.jsonl'}")
+# Other providers by destination prefix, e.g. "+33=kannel://...;+44=vonage://..." (the
+# longest matching prefix wins; other numbers go through CRMSMS_SMS_URL).
+CRMSMS_SMS_ROUTES = env("CRMSMS_SMS_ROUTES", "")
 # How {{ today }} is written in messages (strftime). Default: 26/11/2026.
 CRMSMS_DATE_FORMAT = env("CRMSMS_DATE_FORMAT", "%d/%m/%Y")
 CRMSMS_PUBLIC_URL = env("CRMSMS_PUBLIC_URL", "http://127.0.0.1:8000")
@@ -175,6 +178,8 @@ CRMSMS_LEASE_SECONDS = envint("CRMSMS_LEASE_SECONDS", 120)
 CRMSMS_BATCH_SIZE = envint("CRMSMS_BATCH_SIZE", 50)
 # A campaign generation whose worker wrote no heartbeat for this long is resumed by another.
 CRMSMS_GENERATION_STALE_SECONDS = envint("CRMSMS_GENERATION_STALE_SECONDS", 60)
+# Recipients a campaign's generation reads and writes per transaction.
+CRMSMS_GENERATION_BATCH = envint("CRMSMS_GENERATION_BATCH", 2000)
 # A message sent through a provider that sends delivery reports, with no final report after
 # this long, becomes "unknown" (expired): never "delivered" by default.
 CRMSMS_REPORT_EXPIRY_HOURS = envint("CRMSMS_REPORT_EXPIRY_HOURS", 72)

@@ -76,11 +76,11 @@ def test_generation_is_not_done_twice(user, template, people):
         campaigns.start_generation(campaign)
 
 
-def test_interrupted_generation_resumes_without_duplicates_or_holes(user, template, monkeypatch):
+def test_interrupted_generation_resumes_without_duplicates_or_holes(user, template, monkeypatch, settings):
     many = Contact.objects.bulk_create(
         Contact(first_name=f"P{i}", last_name="X", phone_mobile=f"+3361{i:07d}", sms_opt_in=True) for i in range(250))
     campaign = make_campaign(user, template, many)
-    monkeypatch.setattr(generation, "BATCH", 100)
+    settings.CRMSMS_GENERATION_BATCH = 100
     campaigns.start_generation(campaign)
     real_decide = generation._Plan.decide
     calls = {"n": 0}

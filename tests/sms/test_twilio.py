@@ -142,3 +142,34 @@ def test_url_needs_credentials_and_a_sender():
         connector_for("twilio://api.twilio.com?from=%2B1555")
     with pytest.raises(ValueError, match="from="):
         connector_for(f"twilio://{SID}:{TOKEN}@api.twilio.com")
+
+
+@pytest.mark.django_db
+def test_routes_by_destination_prefix(twilio, settings, contact):
+    """+33 numbers through Twilio here, the rest through the default provider."""
+    from crmsms.crm.models import Contact
+    from crmsms.sms.providers.memory import MemoryConnector
+
+    settings.CRMSMS_SMS_ROUTES = settings.CRMSMS_SMS_URL.replace("twilio+http://", "+33=twilio+http://")
+    settings.CRMSMS_SMS_URL = "memory://"
+    british = Contact.objects.create(last_name="Smith", phone_mobile="+447911123456", sms_opt_in=True)
+    french, english = queued(contact), queued(british)
+    dispatch.dispatch_once()
+    french.refresh_from_db()
+    english.refresh_from_db()
+    assert (french.status, french.provider) == (states.SENT, "twilio")
+    assert (english.status, english.provider) == (states.SENT, "memory")
+    assert [m.to for m in MemoryConnector.outbox] == ["+447911123456"]
+    assert [r["To"] for r in twilio.received] == [contact.phone_mobile]
+
+
+def test_bad_routes_are_named(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from crmsms.sms.providers import routes
+
+    settings.CRMSMS_SMS_ROUTES = "33=memory://"
+    with pytest.raises(ImproperlyConfigured, match="CRMSMS_SMS_ROUTES: '33=memory://' is not PREFIX=URL"):
+        routes()
+    settings.CRMSMS_SMS_ROUTES = "+33=console://;+331=memory://"
+    assert [prefix for prefix, _ in routes()] == ["+331", "+33"]

@@ -227,7 +227,9 @@ def test_generation_killed_halfway_finishes_in_the_next_worker(tmp_path, sim):
                                           send_at=timezone.now() + timedelta(days=1))
     CampaignRecipient.objects.bulk_create(CampaignRecipient(campaign=campaign, contact=c) for c in contacts)
     assert campaigns.move_campaign(campaign, SmsCampaign.GENERATE)  # what the button does, minus the wake-up
-    first = start_worker(tmp_path, sim.url, "first", interval="0.05")
+    # Small batches: the generation takes a few seconds, so the kill lands in the middle even
+    # on a loaded machine.
+    first = start_worker(tmp_path, sim.url, "first", interval="0.05", CRMSMS_GENERATION_BATCH="200")
     try:
         wait_for(lambda: SmsCampaign.objects.get(pk=campaign.pk).generated > 0, 60, "generation to start")
         first.send_signal(signal.SIGKILL)

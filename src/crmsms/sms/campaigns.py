@@ -14,7 +14,7 @@ from crmsms.crm.models import Account, Contact
 
 from . import states, variables
 from .models import CampaignCount, CampaignRecipient, SmsCampaign
-from .providers import get_connector
+from .providers import configured_connectors
 from .transitions import move
 
 log = logging.getLogger(__name__)
@@ -277,7 +277,7 @@ def tick() -> None:
         generate_campaign(pk)
     for campaign in SmsCampaign.objects.filter(status=C.SCHEDULED, send_at__lte=now):
         move_campaign(campaign, C.SENDING)
-    connector = get_connector()
+    reporting = {c.name for c in configured_connectors() if c.reports}
     for campaign in SmsCampaign.objects.filter(status=C.SENDING):
         # Complete once every message is final: nothing left to send and, with a provider
         # that sends delivery reports, none still waiting for its report (those that never
@@ -286,7 +286,7 @@ def tick() -> None:
         counts = stats(campaign)
         if counts[states.DRAFT] or counts[states.TO_SEND] or counts[states.SENDING]:
             continue
-        if connector.reports and counts[states.SENT] and \
-                campaign.messages.filter(status=states.SENT, provider=connector.name).exists():
+        if reporting and counts[states.SENT] and \
+                campaign.messages.filter(status=states.SENT, provider__in=reporting).exists():
             continue
         move_campaign(campaign, C.COMPLETED)

@@ -29,7 +29,7 @@ from crmsms.crm.models import ConsentChange
 
 from . import eligibility, sending_hours, states
 from .models import SmsCampaign, SmsMessage
-from .providers import get_connector
+from .providers import connector_at, url_for
 from .providers.base import ACCEPTED, AMBIGUOUS, FAILED, RETRY_LATER, UNSUBSCRIBED, Outcome, OutgoingSms
 from .transitions import Each, move, move_each
 
@@ -92,19 +92,25 @@ def send_claimed(token: str, ids: list[int]) -> None:
             continue
         else:
             ready.append(message)
-    connector = get_connector()
+    # Each message through its route's provider (CRMSMS_SMS_ROUTES, by destination prefix).
+    by_route: dict[str, list[SmsMessage]] = {}
+    for message in ready:
+        number = message.record.sms_number if message.record else message.to_number
+        by_route.setdefault(url_for(number or message.to_number), []).append(message)
     size = settings.CRMSMS_CALL_CHUNK
-    for start in range(0, len(ready), size):
-        chunk = _begin_calling(token, ready[start:start + size], connector.name)
-        if not chunk:
-            continue
-        outcomes = connector.send_batch([
-            OutgoingSms(message_id=m.pk, to=m.to_number, body=m.text, reference=f"crmsms-{m.pk}")
-            for m in chunk
-        ])
-        if len(outcomes) != len(chunk):
-            raise RuntimeError(f"{connector.name} returned {len(outcomes)} outcomes for {len(chunk)} messages")
-        record_outcomes(token, list(zip(chunk, outcomes, strict=True)), provider=connector.name)
+    for url, messages_of_route in by_route.items():
+        connector = connector_at(url)
+        for start in range(0, len(messages_of_route), size):
+            chunk = _begin_calling(token, messages_of_route[start:start + size], connector.name)
+            if not chunk:
+                continue
+            outcomes = connector.send_batch([
+                OutgoingSms(message_id=m.pk, to=m.to_number, body=m.text, reference=f"crmsms-{m.pk}")
+                for m in chunk
+            ])
+            if len(outcomes) != len(chunk):
+                raise RuntimeError(f"{connector.name} returned {len(outcomes)} outcomes for {len(chunk)} messages")
+            record_outcomes(token, list(zip(chunk, outcomes, strict=True)), provider=connector.name)
 
 
 def _within_sending_hours(message: SmsMessage, held: Q) -> bool:

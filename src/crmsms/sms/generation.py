@@ -34,7 +34,9 @@ from .transitions import add_counts
 
 log = logging.getLogger(__name__)
 
-BATCH = 2000
+def batch_size() -> int:
+    """Recipients per batch: read in one query, written in one transaction with the cursor."""
+    return settings.CRMSMS_GENERATION_BATCH
 
 
 def stale_after() -> timedelta:
@@ -104,7 +106,8 @@ class _Plan:
     def batches(self, after: int = 0):
         """The campaign's recipients as rows, in recipient id order, a batch at a time."""
         recipients = self.campaign.recipients.order_by("pk").values_list(*self.lookups)
-        while batch := list(recipients.filter(pk__gt=after)[:BATCH]):
+        size = batch_size()
+        while batch := list(recipients.filter(pk__gt=after)[:size]):
             yield batch
             after = batch[-1][0]
 

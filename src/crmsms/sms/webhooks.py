@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import inbound, reports
+from .providers import configured_urls
 from .providers.vonage import report_token
 from .simulator import sign
 
@@ -25,10 +26,15 @@ def _refuse(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
+def _configured(*schemes: str):
+    """The first configured provider URL (CRMSMS_SMS_URL, then CRMSMS_SMS_ROUTES) of these schemes."""
+    return next((url for url in map(urlsplit, configured_urls()) if url.scheme in schemes), None)
+
+
 def simulator_secret() -> str:
-    """The simulator signs its reports with its token, the one in CRMSMS_SMS_URL."""
-    url = urlsplit(settings.CRMSMS_SMS_URL)
-    return unquote(url.username) if url.scheme == "simulator" and url.username else ""
+    """The simulator signs its reports with its token, the one in its URL."""
+    url = _configured("simulator")
+    return unquote(url.username) if url and url.username else ""
 
 
 def _simulator_payload(request: HttpRequest) -> dict | JsonResponse:
@@ -80,8 +86,8 @@ def simulator_inbound(request: HttpRequest) -> JsonResponse:
 # --- Twilio ----------------------------------------------------------------------------------
 
 def twilio_token() -> str:
-    url = urlsplit(settings.CRMSMS_SMS_URL)
-    return unquote(url.password) if url.scheme in ("twilio", "twilio+http") and url.password else ""
+    url = _configured("twilio", "twilio+http")
+    return unquote(url.password) if url and url.password else ""
 
 
 def twilio_signature(token: str, url: str, params: dict[str, list[str]]) -> str:
@@ -121,8 +127,8 @@ def twilio_status(request: HttpRequest) -> JsonResponse:
 # --- Vonage ----------------------------------------------------------------------------------
 
 def vonage_secret() -> str:
-    url = urlsplit(settings.CRMSMS_SMS_URL)
-    return unquote(url.password) if url.scheme in ("vonage", "vonage+http") and url.password else ""
+    url = _configured("vonage", "vonage+http")
+    return unquote(url.password) if url and url.password else ""
 
 
 @csrf_exempt

@@ -38,11 +38,41 @@ def connector_for(url: str) -> Connector:
     return getattr(importlib.import_module(module_name), class_name)(parts)
 
 
-@lru_cache(maxsize=4)
-def _cached(url: str) -> Connector:
+@lru_cache(maxsize=16)
+def connector_at(url: str) -> Connector:
+    """The connector for `url`, one per process (its connections are reused)."""
     return connector_for(url)
 
 
-def get_connector() -> Connector:
-    """The configured connector, one per process (connections are reused)."""
-    return _cached(settings.CRMSMS_SMS_URL)
+@lru_cache(maxsize=4)
+def _parse_routes(text: str) -> tuple[tuple[str, str], ...]:
+    routes = []
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        prefix, _, url = item.partition("=")
+        prefix = prefix.strip()
+        if not url.strip() or not (prefix.startswith("+") and prefix[1:].isdigit()):
+            raise ImproperlyConfigured(
+                f"CRMSMS_SMS_ROUTES: {item!r} is not PREFIX=URL with a prefix like +33 "
+                "(routes are separated by ';')")
+        routes.append((prefix, url.strip()))
+    # Longest prefix first: +331 before +33.
+    return tuple(sorted(routes, key=lambda route: -len(route[0])))
+
+
+def routes() -> tuple[tuple[str, str], ...]:
+    """(prefix, provider URL) from CRMSMS_SMS_ROUTES, longest prefix first."""
+    return _parse_routes(settings.CRMSMS_SMS_ROUTES)
+
+
+def url_for(number: str) -> str:
+    """The provider a number is sent through: the longest matching route, else CRMSMS_SMS_URL."""
+    return next((url for prefix, url in routes() if number.startswith(prefix)), settings.CRMSMS_SMS_URL)
+
+
+def configured_urls() -> list[str]:
+    """Every provider URL configured: the default one, then the routes'."""
+    return list(dict.fromkeys([settings.CRMSMS_SMS_URL, *(url for _, url in routes())]))
+
+
+def configured_connectors() -> list[Connector]:
+    return [connector_at(url) for url in configured_urls()]

@@ -19,7 +19,7 @@ from django.db import close_old_connections
 from huey.contrib.djhuey import HUEY
 
 from crmsms.sms import campaigns, dispatch, reports
-from crmsms.sms.providers import get_connector
+from crmsms.sms.providers import configured_connectors
 
 log = logging.getLogger("crmsms.worker")
 
@@ -31,8 +31,7 @@ def dispatcher_loop(stop: threading.Event, interval: float) -> None:
             campaigns.tick()
             dispatch.dispatch_once()
             reports.apply_pending()  # those that waited for their message's outcome
-            connector = get_connector()
-            reports.expire_silent({connector.name} if connector.reports else set())
+            reports.expire_silent({c.name for c in configured_connectors() if c.reports})
         except Exception:  # noqa: BLE001  the loop must survive a database restart; logged, retried
             log.exception("dispatcher pass failed; retrying in %.1fs", interval)
         stop.wait(interval)
@@ -74,5 +73,6 @@ class Command(BaseCommand):
         finally:
             stop.set()
             loop.join(timeout=5)
-            get_connector().close()
+            for connector in configured_connectors():
+                connector.close()
         self.stdout.write("crmsms worker stopped.")
