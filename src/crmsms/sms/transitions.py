@@ -99,22 +99,26 @@ def add_counts(counts: Counter) -> None:
     minute's activity for the statuses reached, inside the transaction that changed the
     messages. In a fixed order, so that two workers updating the same counts cannot
     deadlock."""
-    minute = timezone.now().replace(second=0, microsecond=0)
-    reached = [(campaign_id, status, change) for (campaign_id, status), change in sorted(counts.items())
+    changes = [(campaign_id, status, change) for (campaign_id, status), change in sorted(counts.items()) if change]
+    minute = connection.ops.adapt_datetimefield_value(timezone.now().replace(second=0, microsecond=0))
+    reached = [(campaign_id, minute, status, change) for campaign_id, status, change in changes
                if change > 0 and status in CHARTED]
-    if reached:
-        table = connection.ops.quote_name(CampaignActivity._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                f"INSERT INTO {table} (campaign_id, minute, status, n) VALUES (%s, %s, %s, %s) "
-                f"ON CONFLICT (campaign_id, minute, status) DO UPDATE SET n = {table}.n + excluded.n",
-                [(c, connection.ops.adapt_datetimefield_value(minute), s, n) for c, s, n in reached])
-    for (campaign_id, status), change in sorted(counts.items()):
-        if change and not CampaignCount.objects.filter(campaign_id=campaign_id, status=status).update(
-                n=F("n") + change):
-            # Generation creates every status's row first: this is only for a campaign
-            # generated before counts existed.
-            CampaignCount.objects.create(campaign_id=campaign_id, status=status, n=change)
+    _add(CampaignCount, ["campaign_id", "status"], changes)
+    _add(CampaignActivity, ["campaign_id", "minute", "status"], reached)
+
+
+def _add(model, key: list[str], rows: list[tuple]) -> None:
+    """Add each row's last value to `n` of the row with its key (created at 0 if missing):
+    one statement for all, in the rows' order."""
+    if not rows:
+        return
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = ", ".join([*key, "n"])
+    values = ", ".join(["(" + ", ".join(["%s"] * (len(key) + 1)) + ")"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values} "
+                       f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET n = {table}.n + excluded.n",
+                       [value for row in rows for value in row])
 
 
 def _per_row(changes: dict[int, Each], ids: list[int]) -> dict:
