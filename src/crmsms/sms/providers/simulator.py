@@ -13,6 +13,7 @@ from urllib.parse import unquote
 import httpx
 from django.conf import settings
 
+from . import http
 from .base import Connector, Outcome, OutgoingSms
 
 DEFAULT_PORT = 9090  # the `crmsms simulator` default
@@ -32,50 +33,19 @@ class SimulatorConnector(Connector):
         # told from forged ones, so none are asked for.
         self.reports = bool(self.token)
         self.callback_url = f"{settings.CRMSMS_PUBLIC_URL.rstrip('/')}/webhooks/simulator/"
-        timeout = float(settings.CRMSMS_PROVIDER_TIMEOUT)
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        # One client per connector: its pool keeps connections alive between messages.
-        # Connecting is quick on a working network, so a short connect timeout fails fast
-        # (retry_later) instead of holding a worker for the whole read timeout.
-        self.client = httpx.Client(
-            base_url=self.base_url,
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=min(3.0, timeout)),
-        )
+        self.client = http.client(self.base_url, headers=headers)
 
     def send(self, sms: OutgoingSms) -> Outcome:
         where = f"the simulator at {self.base_url}"
-        try:
-            request = {"to": sms.to, "body": sms.body, "reference": sms.reference}
-            if self.reports:
-                request["callback_url"] = self.callback_url
-            response = self.client.post("/v1/messages", json=request)
-        # The request never left: provably not taken, safe to retry.
-        except httpx.ConnectTimeout:
-            return Outcome.retry_later(
-                "connect_timeout", f"Could not connect to {where} in time; is it running?"
-            )
-        except httpx.ConnectError as exc:
-            return Outcome.retry_later(
-                "connection_refused",
-                f"Could not connect to {where} ({exc}); start it with `crmsms simulator` "
-                "or fix the host and port in CRMSMS_SMS_URL.",
-            )
-        except httpx.PoolTimeout:
-            return Outcome.retry_later(
-                "pool_timeout", f"No free connection to {where} in time; nothing was sent."
-            )
-        # The request (or part of it) left and no answer came back: it may have been taken.
-        except (httpx.ReadTimeout, httpx.WriteTimeout):
-            return Outcome.ambiguous(
-                "timeout",
-                f"No answer from {where} within {settings.CRMSMS_PROVIDER_TIMEOUT}s after sending.",
-            )
-        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
-            return Outcome.ambiguous(
-                "connection_lost",
-                f"The connection to {where} broke after sending ({exc.__class__.__name__}: {exc}).",
-            )
+        request = {"to": sms.to, "body": sms.body, "reference": sms.reference}
+        if self.reports:
+            request["callback_url"] = self.callback_url
+        response = http.call(where, lambda: self.client.post("/v1/messages", json=request),
+                             hint="Is it running? Start it with `crmsms simulator`, or fix the host and port "
+                                  "in CRMSMS_SMS_URL.")
+        if isinstance(response, Outcome):
+            return response
         return self._outcome(response, where)
 
     def _outcome(self, response: httpx.Response, where: str) -> Outcome:

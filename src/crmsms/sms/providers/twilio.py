@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, unquote
 import httpx
 from django.conf import settings
 
+from . import http
 from .base import UNSUBSCRIBED, Connector, Outcome, OutgoingSms
 
 _RECIPIENT_ERRORS = {21211: "invalid_number", 21614: "not_mobile", 21612: "unreachable", 21408: "region_not_enabled",
@@ -46,24 +47,16 @@ class TwilioConnector(Connector):
         scheme = "http" if url.scheme.endswith("+http") else "https"
         host = url.hostname or "api.twilio.com"
         self.base_url = f"{scheme}://{host}{f':{url.port}' if url.port else ''}"
-        timeout = float(settings.CRMSMS_PROVIDER_TIMEOUT)
-        self.client = httpx.Client(base_url=self.base_url, auth=(self.account_sid, self.auth_token),
-                                   timeout=httpx.Timeout(timeout, connect=min(3.0, timeout)))
+        self.client = http.client(self.base_url, auth=(self.account_sid, self.auth_token))
         self.callback_base = f"{settings.CRMSMS_PUBLIC_URL.rstrip('/')}/webhooks/twilio/status"
 
     def send(self, sms: OutgoingSms) -> Outcome:
         where = f"Twilio at {self.base_url}"
         form = {"To": sms.to, "Body": sms.body, **self.sender,
                 "StatusCallback": f"{self.callback_base}?ref={sms.reference}"}
-        try:
-            response = self.client.post(f"/2010-04-01/Accounts/{self.account_sid}/Messages.json", data=form)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            return Outcome.retry_later("connection_refused", f"Could not connect to {where} ({exc}).")
-        except (httpx.ReadTimeout, httpx.WriteTimeout):
-            return Outcome.ambiguous("timeout", f"No answer from {where} within {settings.CRMSMS_PROVIDER_TIMEOUT}s "
-                                                "after sending.")
-        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
-            return Outcome.ambiguous("connection_lost", f"The connection to {where} broke after sending ({exc}).")
+        response = http.call(where, lambda: self.client.post(f"/2010-04-01/Accounts/{self.account_sid}/Messages.json", data=form))
+        if isinstance(response, Outcome):
+            return response
         return self._outcome(response, where)
 
     def _outcome(self, response: httpx.Response, where: str) -> Outcome:

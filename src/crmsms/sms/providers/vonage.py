@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, unquote
 import httpx
 from django.conf import settings
 
+from . import http
 from .base import Connector, Outcome, OutgoingSms
 
 _RECIPIENT = {"3": "invalid_params", "6": "invalid_message", "7": "number_barred", "29": "not_whitelisted",
@@ -50,8 +51,7 @@ class VonageConnector(Connector):
         scheme = "http" if url.scheme.endswith("+http") else "https"
         host = url.hostname or "rest.nexmo.com"
         self.base_url = f"{scheme}://{host}{f':{url.port}' if url.port else ''}"
-        timeout = float(settings.CRMSMS_PROVIDER_TIMEOUT)
-        self.client = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=min(3.0, timeout)))
+        self.client = http.client(self.base_url)
         self.callback_base = f"{settings.CRMSMS_PUBLIC_URL.rstrip('/')}/webhooks/vonage/dlr"
 
     def send(self, sms: OutgoingSms) -> Outcome:
@@ -63,15 +63,9 @@ class VonageConnector(Connector):
             "client-ref": sms.reference, "status-report-req": "1",
             "callback": f"{self.callback_base}?token={report_token(self.api_secret, sms.reference)}",
         }
-        try:
-            response = self.client.post("/sms/json", data=form)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            return Outcome.retry_later("connection_refused", f"Could not connect to {where} ({exc}).")
-        except (httpx.ReadTimeout, httpx.WriteTimeout):
-            return Outcome.ambiguous("timeout", f"No answer from {where} within {settings.CRMSMS_PROVIDER_TIMEOUT}s "
-                                                "after sending.")
-        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
-            return Outcome.ambiguous("connection_lost", f"The connection to {where} broke after sending ({exc}).")
+        response = http.call(where, lambda: self.client.post("/sms/json", data=form))
+        if isinstance(response, Outcome):
+            return response
         return self._outcome(response, where)
 
     def _outcome(self, response: httpx.Response, where: str) -> Outcome:
