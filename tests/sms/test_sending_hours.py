@@ -222,9 +222,9 @@ def test_zones_that_never_agree_leave_it_to_the_most_that_do():
 
 def test_pages_say_what_a_message_waits_for(web, api, user, template):
     far = timezone.now() + timedelta(days=3)
-    tomorrow = (timezone.localtime(far, ZoneInfo("Europe/Paris")).weekday())
+    dispatch_day = timezone.localtime(far, ZoneInfo("Europe/Paris")).weekday()
     # Hours that exclude the day of dispatch: every message waits for the next day.
-    days = "".join(str(d) for d in range(7) if d != tomorrow)
+    days = "".join(str(d) for d in range(7) if d != dispatch_day)
     campaign = campaign_to(user, template, ["+33612345678"], send_at=far, respect_hours=True,
                            hours_start=time(0), hours_end=time(23, 59), hours_days=days)
     campaigns.start_generation(campaign)

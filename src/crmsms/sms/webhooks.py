@@ -26,6 +26,15 @@ def _refuse(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
+def _json_object(request: HttpRequest) -> dict | JsonResponse:
+    """The request body as a JSON object, or the 400 that says why it is not one."""
+    try:
+        payload = json.loads(request.body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _refuse(400, "the body is not JSON")
+    return payload if isinstance(payload, dict) else _refuse(400, "expected a JSON object")
+
+
 def _configured(*schemes: str):
     """The first configured provider URL (CRMSMS_SMS_URL, then CRMSMS_SMS_ROUTES) of these schemes."""
     return next((url for url in map(urlsplit, configured_urls()) if url.scheme in schemes), None)
@@ -47,13 +56,7 @@ def _simulator_payload(request: HttpRequest) -> dict | JsonResponse:
     if not hmac.compare_digest(signature.encode(), sign(secret, request.body).encode()):
         log.warning("simulator callback refused: bad signature")
         return _refuse(403, "bad signature")
-    try:
-        payload = json.loads(request.body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _refuse(400, "the body is not JSON")
-    if not isinstance(payload, dict):
-        return _refuse(400, "expected a JSON object")
-    return payload
+    return _json_object(request)
 
 
 @csrf_exempt
@@ -143,12 +146,9 @@ def vonage_dlr(request: HttpRequest) -> JsonResponse:
     params = dict(request.GET.items())
     if request.method == "POST":
         if request.content_type == "application/json":
-            try:
-                body = json.loads(request.body)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                return _refuse(400, "the body is not JSON")
-            if not isinstance(body, dict):
-                return _refuse(400, "expected a JSON object")
+            body = _json_object(request)
+            if isinstance(body, JsonResponse):
+                return body
             params.update({k: str(v) for k, v in body.items()})
         else:
             params.update(request.POST.items())
