@@ -9,7 +9,7 @@ export CRMSMS_DATA_DIR ?= $(CURDIR)/var
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 BENCH_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run install test test-sqlite test-postgres services browser-deps bench clean
+.PHONY: run install test test-sqlite test-postgres services browser-deps gateways bench clean
 
 $(BIN)/crmsms: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,10 @@ services:
 browser-deps:
 	scripts/ensure-chromium
 
-test: install services browser-deps test-sqlite test-postgres
+gateways:
+	scripts/ensure-gateways
+
+test: install services browser-deps gateways test-sqlite test-postgres
 
 test-sqlite: install
 	CRMSMS_DATA_DIR=$(CURDIR)/var/test-sqlite $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)

@@ -18,6 +18,8 @@ urlpatterns = [
     path("webhooks/simulator/inbound/", webhooks.simulator_inbound, name="webhook_simulator_inbound"),
     path("webhooks/twilio/status", webhooks.twilio_status, name="webhook_twilio_status"),
     path("webhooks/vonage/dlr", webhooks.vonage_dlr, name="webhook_vonage_dlr"),
+    path("webhooks/kannel/dlr", webhooks.kannel_dlr, name="webhook_kannel_dlr"),
+    path("webhooks/kannel/inbound", webhooks.kannel_inbound, name="webhook_kannel_inbound"),
     path("admin/", admin.site.urls),
     path("", include("crmsms.crm.urls")),
     path("", include("crmsms.sms.urls")),

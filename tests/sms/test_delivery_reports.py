@@ -231,3 +231,48 @@ def test_a_flood_of_reports_is_applied_in_a_few_queries(contact, django_assert_m
         assert reports.apply_pending() == 400
     assert set(SmsMessage.objects.values_list("status", flat=True)) == {states.DELIVERED}
     assert DeliveryReport.objects.filter(outcome="ignored: already Delivered").count() == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_applying_reports_for_the_same_messages_at_once_do_not_deadlock(contact, monkeypatch):
+    """A message in several parts gets several reports, which two workers may apply at the
+    same time, each batch naming the messages in another order (on PostgreSQL this
+    deadlocked before the batch locked its messages in id order)."""
+    import threading
+
+    from django.db import connection
+
+    now = timezone.now()
+    messages = SmsMessage.objects.bulk_create(
+        SmsMessage(contact=contact, body="x", text="x", status=states.SENT, provider="simulator", sent_at=now,
+                   to_number=contact.phone_mobile) for _ in range(60))
+    # Every message reported 6 times (sent, delivered, duplicates), in a shuffled order:
+    # concurrent batches name the same messages in different orders.
+    import random
+
+    shuffled = [(m, status) for m in messages for status in ("sent", "delivered") * 3]
+    random.Random(5).shuffle(shuffled)
+    DeliveryReport.objects.bulk_create(
+        DeliveryReport(provider="simulator", status=status, reference=f"crmsms-{m.pk}", payload={})
+        for m, status in shuffled)
+    monkeypatch.setattr(reports, "BATCH", 10)
+    errors, start = [], threading.Barrier(4)
+
+    def apply():
+        try:
+            start.wait()
+            reports.apply_pending()
+        except Exception as exc:  # noqa: BLE001 (the test reports it)
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=apply) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    reports.apply_pending()  # whatever a worker left (a batch locked by another is skipped)
+    assert set(SmsMessage.objects.values_list("status", flat=True)) == {states.DELIVERED}
+    assert not DeliveryReport.objects.filter(processed_at__isnull=True).exists()

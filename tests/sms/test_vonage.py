@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from crmsms.sms import dispatch, reports, states
 from crmsms.sms.models import SmsMessage
-from crmsms.sms.providers.vonage import report_token
+from crmsms.sms.providers.base import report_token
 from tests.sms.fake_vonage import FakeVonage
 
 KEY, SECRET = "abcd1234", "vonage-secret"

@@ -235,8 +235,10 @@ def _write_outcomes(token: str, results: list[tuple[SmsMessage, Outcome]], provi
     now = timezone.now()
     accepted = {
         message.pk: Each(
-            fields={"provider_message_id": outcome.provider_message_id},
-            detail=f"accepted by {provider} as {outcome.provider_message_id}",
+            # Some providers give no id of their own (Kannel): reports then find the
+            # message by our reference, and no id is stored (ids are unique per provider).
+            fields={"provider_message_id": outcome.provider_message_id or None},
+            detail=f"accepted by {provider}" + (f" as {outcome.provider_message_id}" if outcome.provider_message_id else ""),
             data={"attempt": message.attempts},
         )
         for message, outcome in results if outcome.kind == ACCEPTED

@@ -15,6 +15,7 @@ import unicodedata
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
 from crmsms.crm import consent, phones
 from crmsms.crm.models import ConsentChange
@@ -44,6 +45,7 @@ def keyword_of(text: str) -> str:
     return ""
 
 
+@transaction.atomic  # the SMS and what it did are stored together, or neither is
 def receive(provider: str, *, from_number: str, text: str, to_number: str = "", provider_message_id: str = "",
             payload: dict | None = None) -> InboundSms:
     try:

@@ -59,6 +59,12 @@ def apply_pending(mapping: dict[str, dict[str, str]] | None = None) -> int:
 
 def _apply(reports: list[DeliveryReport], mapping: dict[str, dict[str, str]]) -> int:
     messages = _find_messages(reports)
+    # Every message this batch touches, locked first and in id order: a batch moves them
+    # target by target and writes history and reports that reference them, and another
+    # worker's batch may hold reports for the same messages (one per part): taking the
+    # locks in one order up front is what keeps the two from deadlocking.
+    list(SmsMessage.objects.select_for_update().filter(pk__in={m.pk for m in messages.values()})
+         .order_by("id").values_list("id", flat=True))
     # A report can overtake the worker: the provider answered, and reported, before the
     # worker wrote down that answer. Such a report waits for the next pass.
     reports = [r for r in reports if r.pk not in messages or messages[r.pk].status != states.SENDING]
@@ -172,4 +178,7 @@ STATUS_WORDS: dict[str, dict[str, str]] = {
     # Vonage, per part: "unknown" (the carrier said nothing) is left for the expiry.
     "vonage": {"accepted": states.SENT, "buffered": states.SENT, "delivered": states.DELIVERED,
                "expired": states.UNDELIVERED, "failed": states.UNDELIVERED, "rejected": states.UNDELIVERED},
+    # Kannel's DLR types, in the words /webhooks/kannel/dlr gives them (providers/kannel.py).
+    "kannel": {"smsc_accepted": states.SENT, "buffered": states.SENT, "intermediate": states.SENT,
+               "delivered": states.DELIVERED, "undelivered": states.UNDELIVERED, "smsc_rejected": states.UNDELIVERED},
 }

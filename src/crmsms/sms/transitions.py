@@ -66,7 +66,9 @@ def move_each(
         return []
     now = timezone.now()
     with transaction.atomic():
-        query = SmsMessage.objects.select_for_update().filter(pk__in=list(changes), status__in=sources)
+        # Rows locked in id order: two workers moving overlapping messages cannot deadlock.
+        query = (SmsMessage.objects.select_for_update().filter(pk__in=list(changes), status__in=sources)
+                 .order_by("id"))
         if where is not None:
             query = query.filter(where)
         rows = list(query.values_list("id", "status", "campaign_id"))

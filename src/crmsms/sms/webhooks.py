@@ -10,13 +10,14 @@ import logging
 from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import inbound, reports
 from .providers import configured_urls
-from .providers.vonage import report_token
+from .providers.base import report_token
+from .providers.kannel import DLR_WORDS
 from .simulator import sign
 
 log = logging.getLogger(__name__)
@@ -35,25 +36,27 @@ def _json_object(request: HttpRequest) -> dict | JsonResponse:
     return payload if isinstance(payload, dict) else _refuse(400, "expected a JSON object")
 
 
-def _configured(*schemes: str):
-    """The first configured provider URL (CRMSMS_SMS_URL, then CRMSMS_SMS_ROUTES) of these schemes."""
-    return next((url for url in map(urlsplit, configured_urls()) if url.scheme in schemes), None)
+def _secrets(field: str, *schemes: str) -> list[str]:
+    """The `field` ("username" or "password") of every configured provider URL
+    (CRMSMS_SMS_URL, then CRMSMS_SMS_ROUTES) of these schemes: with routes, one provider
+    can be configured with several accounts, and a callback may come for any of them."""
+    urls = [url for url in map(urlsplit, configured_urls()) if url.scheme in schemes]
+    return [unquote(value) for url in urls if (value := getattr(url, field))]
 
 
-def simulator_secret() -> str:
-    """The simulator signs its reports with its token, the one in its URL."""
-    url = _configured("simulator")
-    return unquote(url.username) if url and url.username else ""
+def _matches(given: str, expected: list[str]) -> bool:
+    """True if `given` is one of the expected signatures or tokens (compared in constant time)."""
+    return any(hmac.compare_digest(given.encode(), value.encode()) for value in expected)
 
 
 def _simulator_payload(request: HttpRequest) -> dict | JsonResponse:
     """The signed JSON object the simulator sent, or the refusal to answer."""
-    secret = simulator_secret()
-    if not secret:
+    secrets = _secrets("username", "simulator")  # the simulator signs with its token, the one in its URL
+    if not secrets:
         log.warning("simulator callback refused: no token in CRMSMS_SMS_URL to check its signature")
         return _refuse(403, "callbacks are accepted only when CRMSMS_SMS_URL has the simulator's token")
     signature = request.headers.get("X-Simulator-Signature", "")
-    if not hmac.compare_digest(signature.encode(), sign(secret, request.body).encode()):
+    if not _matches(signature, [sign(secret, request.body) for secret in secrets]):
         log.warning("simulator callback refused: bad signature")
         return _refuse(403, "bad signature")
     return _json_object(request)
@@ -88,11 +91,6 @@ def simulator_inbound(request: HttpRequest) -> JsonResponse:
 
 # --- Twilio ----------------------------------------------------------------------------------
 
-def twilio_token() -> str:
-    url = _configured("twilio", "twilio+http")
-    return unquote(url.password) if url and url.password else ""
-
-
 def twilio_signature(token: str, url: str, params: dict[str, list[str]]) -> str:
     """X-Twilio-Signature: base64(HMAC-SHA1(auth token, the full URL Twilio called, then each
     POST parameter's name and value, names sorted)), as Twilio computes it."""
@@ -104,15 +102,15 @@ def twilio_signature(token: str, url: str, params: dict[str, list[str]]) -> str:
 @require_POST
 def twilio_status(request: HttpRequest) -> JsonResponse:
     """Twilio's StatusCallback for a message (our reference in ?ref=)."""
-    token = twilio_token()
-    if not token:
+    tokens = _secrets("password", "twilio", "twilio+http")
+    if not tokens:
         log.warning("Twilio status callback refused: CRMSMS_SMS_URL is not a twilio:// URL with its auth token")
         return _refuse(403, "not configured for Twilio")
     # The URL as Twilio called it: ours, as providers know it (behind a proxy the Host may differ).
     url = settings.CRMSMS_PUBLIC_URL.rstrip("/") + request.get_full_path()
     params = {name: request.POST.getlist(name) for name in request.POST}
     signature = request.headers.get("X-Twilio-Signature", "")
-    if not hmac.compare_digest(signature.encode(), twilio_signature(token, url, params).encode()):
+    if not _matches(signature, [twilio_signature(token, url, params) for token in tokens]):
         log.warning("Twilio status callback refused: bad signature for %s", url)
         return _refuse(403, "bad signature")
     status = request.POST.get("MessageStatus") or request.POST.get("SmsStatus") or ""
@@ -129,18 +127,13 @@ def twilio_status(request: HttpRequest) -> JsonResponse:
 
 # --- Vonage ----------------------------------------------------------------------------------
 
-def vonage_secret() -> str:
-    url = _configured("vonage", "vonage+http")
-    return unquote(url.password) if url and url.password else ""
-
-
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def vonage_dlr(request: HttpRequest) -> JsonResponse:
     """Vonage's delivery receipt for one part of a message (GET or POST, form or JSON). The
     callback URL we gave carries a token only the holder of the API secret can make."""
-    secret = vonage_secret()
-    if not secret:
+    secrets = _secrets("password", "vonage", "vonage+http")
+    if not secrets:
         log.warning("Vonage receipt refused: CRMSMS_SMS_URL is not a vonage:// URL with its secret")
         return _refuse(403, "not configured for Vonage")
     params = dict(request.GET.items())
@@ -154,7 +147,7 @@ def vonage_dlr(request: HttpRequest) -> JsonResponse:
             params.update(request.POST.items())
     reference = params.get("client-ref", "")
     token = params.pop("token", "")
-    if not reference or not hmac.compare_digest(token.encode(), report_token(secret, reference).encode()):
+    if not reference or not _matches(token, [report_token(secret, reference) for secret in secrets]):
         log.warning("Vonage receipt refused: bad token for client-ref %r", reference)
         return _refuse(403, "bad token")
     if not params.get("status"):
@@ -164,3 +157,54 @@ def vonage_dlr(request: HttpRequest) -> JsonResponse:
     reports.store("vonage", status=params["status"], reference=reference,
                   provider_message_id=params.get("messageId", ""), payload=params)
     return JsonResponse({"status": "stored"})
+
+
+# --- Kannel ----------------------------------------------------------------------------------
+
+KANNEL = ("kannel", "kannel+https")
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def kannel_dlr(request: HttpRequest) -> JsonResponse:
+    """Kannel's delivery report, called on the `dlr-url` each message carried (our reference,
+    a token made from it and the sendsms password, then Kannel's %d, %T, %F and %A)."""
+    params = {**request.GET.dict(), **request.POST.dict()}
+    passwords = _secrets("password", *KANNEL)
+    reference, token = params.get("ref", ""), params.pop("token", "")
+    if not passwords or not reference or not _matches(token, [report_token(p, reference) for p in passwords]):
+        log.warning("Kannel report refused: bad token for ref %r", reference)
+        return _refuse(403, "bad token")
+    word = DLR_WORDS.get(params.get("status", ""))
+    if word is None:
+        return _refuse(400, "status must be one of Kannel's DLR types: " + ", ".join(DLR_WORDS))
+    if word in ("undelivered", "smsc_rejected"):
+        params["error"] = {"code": f"kannel_{params['status']}",
+                           "message": f"The SMSC said « {params.get('reply') or 'nothing'} »."}
+    reports.store("kannel", status=word, reference=reference, provider_message_id=params.get("smsc_id", ""),
+                  payload=params)
+    return JsonResponse({"status": "stored"})
+
+
+def kannel_inbound_token(password: str) -> str:
+    """The token of the inbound URL given to Kannel (`crmsms webhooks` prints the URL)."""
+    return report_token(password, "inbound")
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def kannel_inbound(request: HttpRequest) -> HttpResponse:
+    """An SMS someone sent us, from a Kannel `sms-service` whose get-url is this URL with
+    from=%p&to=%P&text=%a&id=%I. The answer is empty: Kannel sends a non-empty body back
+    to the sender as a reply, and the service has `max-messages = 0` anyway."""
+    params = {**request.GET.dict(), **request.POST.dict()}
+    tokens = [kannel_inbound_token(p) for p in _secrets("password", *KANNEL)]
+    if not tokens or not _matches(params.get("token", ""), tokens):
+        log.warning("Kannel inbound SMS refused: bad token")
+        return _refuse(403, "bad token")
+    if not params.get("from") or "text" not in params:
+        return _refuse(400, "expected from=%p and text=%a")
+    params.pop("token")
+    inbound.receive("kannel", from_number=params["from"], text=params["text"], to_number=params.get("to", ""),
+                    provider_message_id=params.get("id", ""), payload=params)
+    return HttpResponse(status=204)

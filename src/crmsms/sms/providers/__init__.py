@@ -23,6 +23,8 @@ SCHEMES = {
     "twilio+http": "crmsms.sms.providers.twilio.TwilioConnector",  # plain HTTP to a local test server
     "vonage": "crmsms.sms.providers.vonage.VonageConnector",
     "vonage+http": "crmsms.sms.providers.vonage.VonageConnector",
+    "kannel": "crmsms.sms.providers.kannel.KannelConnector",
+    "kannel+https": "crmsms.sms.providers.kannel.KannelConnector",  # an smsbox with TLS
 }
 
 

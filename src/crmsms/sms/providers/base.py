@@ -17,12 +17,23 @@ A connector does not catch errors it does not understand: an unexpected exceptio
 the messages "sending", and their lease turns them "unknown" (the safe side).
 """
 
+import hashlib
+import hmac
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 # A failure code every connector uses for "the recipient unsubscribed from this sender"
 # (Twilio's 21610): the worker then opts the number out, as for a STOP.
 UNSUBSCRIBED = "recipient_unsubscribed"
+
+
+
+def report_token(secret: str, reference: str) -> str:
+    """The token a provider's callback URL carries for `reference` (one of our message
+    references, or a fixed word for an inbound URL): only the holder of the provider
+    account's secret can make it, so a webhook refuses a report that carries another."""
+    return hmac.new(secret.encode(), reference.encode(), hashlib.sha256).hexdigest()[:32]
+
 
 ACCEPTED = "accepted"
 RETRY_LATER = "retry_later"

@@ -15,25 +15,18 @@ retryable once the account is fixed; 5 internal error: ambiguous); parts answere
 differently mean some part may have left: ambiguous, never resent blindly.
 """
 
-import hashlib
-import hmac
 from urllib.parse import parse_qs, unquote
 
 import httpx
 from django.conf import settings
 
 from . import http
-from .base import Connector, Outcome, OutgoingSms
+from .base import Connector, Outcome, OutgoingSms, report_token
 
 _RECIPIENT = {"3": "invalid_params", "6": "invalid_message", "7": "number_barred", "29": "not_whitelisted",
               "33": "number_deactivated"}
 _CONFIGURATION = {"2": "missing_params", "4": "auth_failed", "8": "account_barred", "9": "out_of_credit",
                   "11": "http_not_enabled", "15": "invalid_sender", "23": "invalid_callback", "32": "signature_refused"}
-
-
-def report_token(secret: str, reference: str) -> str:
-    """What a delivery report's callback URL must carry for `reference`."""
-    return hmac.new(secret.encode(), reference.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 class VonageConnector(Connector):

@@ -1,0 +1,154 @@
+"""The Kannel connector against a real Kannel (Debian's bearerbox and smsbox, with Kannel's
+fakesmsc as the operator): messages accepted and delivered by Kannel's own reports,
+Kannel down then back, a wrong password, SMS people send through it, and forged reports."""
+
+import time
+
+import pytest
+from django.utils import timezone
+
+from crmsms.crm.models import Contact
+from crmsms.sms import dispatch, reports, states
+from crmsms.sms.models import InboundSms, SmsMessage
+from crmsms.sms.providers.base import report_token
+from crmsms.sms.webhooks import kannel_inbound_token
+from tests.gateways.kannel import PASSWORD, KannelGateway
+
+
+@pytest.fixture(scope="module")
+def gateway(live_server, tmp_path_factory):
+    inbound = (f"{live_server.url}/webhooks/kannel/inbound?token={kannel_inbound_token(PASSWORD)}"
+               "&from=%p&to=%P&text=%a&id=%I")
+    kannel = KannelGateway(tmp_path_factory.mktemp("kannel"), inbound_url=inbound).start()
+    yield kannel
+    kannel.stop()
+
+
+@pytest.fixture
+def kannel(gateway, live_server, settings):
+    settings.CRMSMS_PUBLIC_URL = live_server.url
+    settings.CRMSMS_SMS_URL = gateway.url()
+    return gateway
+
+
+def queued(contact, text="Hello"):
+    now = timezone.now()
+    return SmsMessage.objects.create(contact=contact, body=text, text=text, status=states.TO_SEND, send_at=now,
+                                     due_at=now, to_number=contact.phone_mobile)
+
+
+def wait_for_reports(messages, status, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reports.apply_pending()
+        if all(SmsMessage.objects.get(pk=m.pk).status == status for m in messages):
+            return
+        time.sleep(0.1)
+    got = [SmsMessage.objects.get(pk=m.pk).status for m in messages]
+    raise AssertionError(f"expected every message {status}, got {got}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_messages_reach_the_operator_and_become_delivered(kannel, contact):
+    texts = ["Hello Camille, 10€ off [today]", "Prête à partir ✓ 😀", "x" * 200]  # GSM with escapes, UCS-2, 2 parts
+    messages = [queued(contact, text) for text in texts]
+    dispatch.dispatch_once()
+    for message in messages:
+        message.refresh_from_db()
+        # Kannel's reports may already have come back and been applied (the webhook wakes the worker).
+        assert message.status in (states.SENT, states.DELIVERED) and message.provider == "kannel", message.error_message
+    deadline = time.monotonic() + 10
+    while len(kannel.received()) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    got = kannel.received()
+    assert {(sender, to) for sender, to, _, _ in got} == {("MyShop", contact.phone_mobile)}  # the + kept
+    assert ("MyShop", contact.phone_mobile, "text", texts[0]) in got  # the € and brackets intact
+    assert [kind for *_, kind, _ in got].count("ucs-2") == 1 and [kind for *_, kind, _ in got].count("udh") == 2
+    wait_for_reports(messages, states.DELIVERED)
+    history = list(messages[0].events.values_list("detail", flat=True))
+    assert any("smsc_accepted" in line for line in history) and any("delivered" in line for line in history)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_kannel_down_is_retried_later_then_sent_when_it_is_back(kannel, contact):
+    kannel.stop_process("smsbox")
+    try:
+        message = queued(contact)
+        dispatch.dispatch_once()
+        message.refresh_from_db()
+        assert (message.status, message.error_code, message.attempts) == (states.TO_SEND, "connection_refused", 1)
+        assert "Is Kannel's smsbox running" in message.error_message
+    finally:
+        kannel.start_smsbox()
+    SmsMessage.objects.filter(pk=message.pk).update(due_at=timezone.now())  # skip the back-off wait
+    dispatch.dispatch_once()
+    message.refresh_from_db()
+    assert message.status in (states.SENT, states.DELIVERED) and message.attempts == 2
+    wait_for_reports([message], states.DELIVERED)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wrong_password_fails_with_a_configuration_error(kannel, settings, contact):
+    settings.CRMSMS_SMS_URL = kannel.url(password="not-the-password")
+    message = queued(contact)
+    dispatch.dispatch_once()
+    message.refresh_from_db()
+    assert (message.status, message.error_code, message.retryable) == (states.FAILED, "auth_failed", True)
+    assert "Authorization failed for sendsms" in message.error_message
+    assert "not a sendsms-user of Kannel's configuration" in message.error_message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stop_sent_through_kannel_opts_the_number_out(kannel, contact):
+    waiting = queued(contact)
+    kannel.stop_process("fakesmsc")
+    kannel.start_fakesmsc(inject=(f"{contact.phone_mobile} 12345 text Arrêt svp",))
+    deadline = time.monotonic() + 15
+    while not InboundSms.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    reply = InboundSms.objects.get()
+    assert (reply.provider, reply.from_number, reply.text, reply.keyword) == (
+        "kannel", contact.phone_mobile, "Arrêt svp", "stop")
+    assert not Contact.objects.get(pk=contact.pk).sms_opt_in
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.error_code) == (states.SKIPPED, "opted_out")
+
+
+@pytest.mark.django_db
+def test_reports_and_inbound_sms_without_the_token_are_refused(client, settings, contact):
+    settings.CRMSMS_SMS_URL = "kannel://crm:s3cret@127.0.0.1:13013"
+    message = SmsMessage.objects.create(contact=contact, body="Hi", text="Hi", status=states.SENT,
+                                        to_number=contact.phone_mobile, provider="kannel")
+    ref = f"crmsms-{message.pk}"
+    report = {"ref": ref, "status": "1", "at": "1795673953", "smsc_id": "abc", "reply": ""}
+    assert client.get("/webhooks/kannel/dlr", report).status_code == 403  # no token
+    assert client.get("/webhooks/kannel/dlr", {**report, "token": report_token("other", ref)}).status_code == 403
+    # A token is for one message: it cannot be replayed for another.
+    other = {**report, "ref": "crmsms-999999", "token": report_token("s3cret", ref)}
+    assert client.get("/webhooks/kannel/dlr", other).status_code == 403
+    answer = client.get("/webhooks/kannel/dlr", {**report, "status": "7", "token": report_token("s3cret", ref)})
+    assert answer.status_code == 400 and "DLR types" in answer.json()["error"]
+    assert client.get("/webhooks/kannel/dlr", {**report, "token": report_token("s3cret", ref)}).status_code == 200
+    reports.apply_pending()
+    message.refresh_from_db()
+    assert message.status == states.DELIVERED
+    inbound = {"from": contact.phone_mobile, "to": "12345", "text": "STOP"}
+    assert client.get("/webhooks/kannel/inbound", {**inbound, "token": report_token("s3cret", ref)}).status_code == 403
+    assert not InboundSms.objects.exists() and Contact.objects.get(pk=contact.pk).sms_opt_in
+    assert client.get("/webhooks/kannel/inbound", {**inbound, "token": kannel_inbound_token("s3cret")}).status_code == 204
+    assert not Contact.objects.get(pk=contact.pk).sms_opt_in
+
+
+@pytest.mark.django_db
+def test_an_smsc_rejection_makes_the_message_undelivered_with_the_smsc_answer(client, settings, contact):
+    settings.CRMSMS_SMS_URL = "kannel://crm:s3cret@127.0.0.1:13013"
+    message = SmsMessage.objects.create(contact=contact, body="Hi", text="Hi", status=states.SENT,
+                                        to_number=contact.phone_mobile, provider="kannel")
+    ref = f"crmsms-{message.pk}"
+    answer = client.get("/webhooks/kannel/dlr", {"ref": ref, "token": report_token("s3cret", ref), "status": "16",
+                                                 "reply": "NACK/0x0000000b/Invalid Destination Address"})
+    assert answer.status_code == 200
+    reports.apply_pending()
+    message.refresh_from_db()
+    assert (message.status, message.error_code) == (states.UNDELIVERED, "kannel_16")
+    assert "Invalid Destination Address" in message.error_message
