@@ -181,4 +181,8 @@ STATUS_WORDS: dict[str, dict[str, str]] = {
     # Kannel's DLR types, in the words /webhooks/kannel/dlr gives them (providers/kannel.py).
     "kannel": {"smsc_accepted": states.SENT, "buffered": states.SENT, "intermediate": states.SENT,
                "delivered": states.DELIVERED, "undelivered": states.UNDELIVERED, "smsc_rejected": states.UNDELIVERED},
+    # SMPP receipts' stat: words (providers/smpp.py); "unknown" is left for the expiry.
+    "smpp": {"enroute": states.SENT, "acceptd": states.SENT, "accepted": states.SENT, "delivrd": states.DELIVERED,
+             "delivered": states.DELIVERED, "undeliv": states.UNDELIVERED, "undeliverable": states.UNDELIVERED,
+             "expired": states.UNDELIVERED, "rejectd": states.UNDELIVERED, "deleted": states.UNDELIVERED},
 }

@@ -48,3 +48,16 @@ def measure(text: str) -> Measure:
     result = smsutil.split(text)
     encoding = GSM7 if result.encoding == "gsm0338" else UCS2
     return Measure(len(text), encoding, len(result.parts))
+
+
+def encoded_parts(text: str) -> tuple[str, list[bytes]]:
+    """The text as the parts a phone gets, each encoded for the air (GSM 03.38, one septet
+    per octet, an extension character as its escape and itself; or UCS-2, big-endian),
+    for gateways that take raw parts (SMPP). Split where `measure` counts its parts: never
+    inside an escape sequence or a surrogate pair (smsutil keeps each character whole)."""
+    if not text:
+        return GSM7, [b""]
+    result = smsutil.split(text)
+    if result.encoding == "gsm0338":
+        return GSM7, [smsutil.encode(part.content) for part in result.parts]
+    return UCS2, [part.content.encode("utf-16-be") for part in result.parts]

@@ -25,6 +25,8 @@ SCHEMES = {
     "vonage+http": "crmsms.sms.providers.vonage.VonageConnector",
     "kannel": "crmsms.sms.providers.kannel.KannelConnector",
     "kannel+https": "crmsms.sms.providers.kannel.KannelConnector",  # an smsbox with TLS
+    "smpp": "crmsms.sms.providers.smpp.SmppConnector",
+    "smpp+tls": "crmsms.sms.providers.smpp.SmppConnector",
 }
 
 

@@ -96,5 +96,9 @@ class Connector(ABC):
         """Send several messages. Providers with a bulk or pipelined API override this."""
         return [self.send(sms) for sms in batch]
 
+    def start(self) -> None:  # noqa: B027  (optional hook, not abstract)
+        """Open what must stay open for the provider to reach us (an SMPP session, over which
+        receipts and replies arrive). Called by the worker, not by the web process."""
+
     def close(self) -> None:  # noqa: B027  (optional hook, not abstract)
         """Release connections. Called when the worker stops; nothing to do by default."""

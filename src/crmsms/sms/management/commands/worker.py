@@ -67,6 +67,8 @@ class Command(BaseCommand):
         self.stdout.write(f"crmsms worker {dispatch.worker_name()}: {workers} sending threads, "
                           f"dispatcher every {interval}s", ending="\n")
         self.stdout.flush()
+        for connector in configured_connectors():
+            connector.start()  # an SMPP session binds now: receipts and replies come over it
         loop.start()
         try:
             consumer.run()  # returns once the tasks in hand are done (or the timeout passed)
