@@ -190,6 +190,10 @@ CRMSMS_STOP_WORDS = env("CRMSMS_STOP_WORDS", "STOP,STOPALL,UNSUBSCRIBE,CANCEL,EN
 CRMSMS_START_WORDS = env("CRMSMS_START_WORDS", "START,UNSTOP")
 CRMSMS_START_RESUBSCRIBES = envbool("CRMSMS_START_RESUBSCRIBES", False)
 CRMSMS_HELP_WORDS = env("CRMSMS_HELP_WORDS", "HELP,AIDE")
+# Sent back, at once, to a number that asked for HELP ("" = no automatic answer: the reply
+# waits on the records' timeline for a person). At most one per number per hour, so two
+# automatic responders cannot talk to each other forever.
+CRMSMS_HELP_REPLY = env("CRMSMS_HELP_REPLY", "Reply STOP to receive no more SMS from us.")
 # Messages whose attempt is committed together before calling the provider: a worker that
 # dies mid-call leaves at most this many "unknown"; larger chunks commit less often.
 CRMSMS_CALL_CHUNK = envint("CRMSMS_CALL_CHUNK", 10)

@@ -132,3 +132,25 @@ def test_the_simulator_inbound_webhook(client, two_records, settings):
                      headers={"X-Simulator-Signature": sign("tok", body)})
     assert ok.status_code == 200
     assert OptOut.objects.filter(number=NUMBER).exists()
+
+
+def test_help_is_answered_at_once_even_after_stop_and_once_an_hour(two_records, web, settings):
+    contact, _ = two_records
+    settings.CRMSMS_HELP_REPLY = "Boulangerie Martin: reply STOP to receive no more SMS."
+    inbound.receive("simulator", from_number=NUMBER, text="STOP")
+    inbound.receive("simulator", from_number=NUMBER, text="help")  # answered, though opted out
+    inbound.receive("simulator", from_number=NUMBER, text="Aide !")  # within the hour: not again
+    dispatch.dispatch_once()
+    assert [(sms.to, sms.body) for sms in MemoryConnector.outbox] == [
+        (NUMBER, "Boulangerie Martin: reply STOP to receive no more SMS.")]
+    answer = SmsMessage.objects.get()
+    assert answer.status == states.SENT and answer.reply_to.text == "help" and answer.contact is None
+    page = web.get(f"/contacts/{contact.pk}/").content.decode()
+    assert "Answered automatically:" in page and "reply STOP to receive no more SMS." in page
+    assert web.get(f"/sms/{answer.pk}/").status_code == 200
+
+
+def test_no_help_answer_when_none_is_configured(two_records, settings):
+    settings.CRMSMS_HELP_REPLY = ""
+    assert inbound.receive("simulator", from_number=NUMBER, text="HELP").keyword == "help"
+    assert not SmsMessage.objects.exists()

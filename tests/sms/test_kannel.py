@@ -10,14 +10,13 @@ from django.utils import timezone
 from crmsms.crm.models import Contact
 from crmsms.sms import dispatch, reports, states
 from crmsms.sms.models import InboundSms, SmsMessage
-from crmsms.sms.providers.base import report_token
-from crmsms.sms.webhooks import kannel_inbound_token
+from crmsms.sms.providers.base import inbound_token, report_token
 from tests.gateways.kannel import PASSWORD, KannelGateway
 
 
 @pytest.fixture(scope="module")
 def gateway(live_server, tmp_path_factory):
-    inbound = (f"{live_server.url}/webhooks/kannel/inbound?token={kannel_inbound_token(PASSWORD)}"
+    inbound = (f"{live_server.url}/webhooks/kannel/inbound?token={inbound_token(PASSWORD)}"
                "&from=%p&to=%P&text=%a&id=%I")
     kannel = KannelGateway(tmp_path_factory.mktemp("kannel"), inbound_url=inbound).start()
     yield kannel
@@ -135,7 +134,7 @@ def test_reports_and_inbound_sms_without_the_token_are_refused(client, settings,
     inbound = {"from": contact.phone_mobile, "to": "12345", "text": "STOP"}
     assert client.get("/webhooks/kannel/inbound", {**inbound, "token": report_token("s3cret", ref)}).status_code == 403
     assert not InboundSms.objects.exists() and Contact.objects.get(pk=contact.pk).sms_opt_in
-    assert client.get("/webhooks/kannel/inbound", {**inbound, "token": kannel_inbound_token("s3cret")}).status_code == 204
+    assert client.get("/webhooks/kannel/inbound", {**inbound, "token": inbound_token("s3cret")}).status_code == 204
     assert not Contact.objects.get(pk=contact.pk).sms_opt_in
 
 
@@ -152,3 +151,22 @@ def test_an_smsc_rejection_makes_the_message_undelivered_with_the_smsc_answer(cl
     message.refresh_from_db()
     assert (message.status, message.error_code) == (states.UNDELIVERED, "kannel_16")
     assert "Invalid Destination Address" in message.error_message
+
+
+@pytest.mark.django_db
+def test_the_inbound_url_printed_for_kannel_is_accepted(client, settings, contact):
+    import io
+    import re
+
+    from django.core.management import call_command
+
+    settings.CRMSMS_SMS_URL = "kannel://crm:s3cret@127.0.0.1:13013?from=MyShop"
+    settings.CRMSMS_PUBLIC_URL = "https://crm.example.com"
+    out = io.StringIO()
+    call_command("webhooks", stdout=out)
+    get_url = re.search(r'get-url = "https://crm.example.com(\S+)"', out.getvalue()).group(1)
+    # Kannel fills in the escapes (here as it would for a reply from the contact).
+    path = get_url.replace("%p", contact.phone_mobile.replace("+", "%2B")).replace("%P", "12345") \
+        .replace("%a", "STOP").replace("%I", "kannel-id-1")
+    assert client.get(path).status_code == 204
+    assert InboundSms.objects.get().keyword == "stop" and not Contact.objects.get(pk=contact.pk).sms_opt_in

@@ -15,7 +15,7 @@ from twilio.request_validator import RequestValidator
 
 from crmsms.crm.models import Account, OptOut
 from crmsms.sms import dispatch, reports, states
-from crmsms.sms.models import SmsMessage
+from crmsms.sms.models import InboundSms, SmsMessage
 from crmsms.sms.providers import connector_for
 from crmsms.sms.webhooks import twilio_signature
 from tests.sms.fake_twilio import FakeTwilio
@@ -173,3 +173,22 @@ def test_bad_routes_are_named(settings):
         routes()
     settings.CRMSMS_SMS_ROUTES = "+33=console://;+331=memory://"
     assert [prefix for prefix, _ in routes()] == ["+331", "+33"]
+
+
+@pytest.mark.django_db
+def test_an_sms_to_our_twilio_number_is_received_only_when_signed(client, settings, contact):
+    settings.CRMSMS_SMS_URL = f"twilio://{SID}:{TOKEN}@api.twilio.com?from=%2B15005550006"
+    settings.CRMSMS_PUBLIC_URL = "https://crm.example.com"
+    params = {"MessageSid": "SM9", "From": contact.phone_mobile, "To": "+15005550006", "Body": "STOP please"}
+    url = "https://crm.example.com/webhooks/twilio/inbound"
+    forged = RequestValidator("not-the-token").compute_signature(url, params)
+    assert client.post("/webhooks/twilio/inbound", params, headers={"X-Twilio-Signature": forged}).status_code == 403
+    assert not InboundSms.objects.exists()
+    good = RequestValidator(TOKEN).compute_signature(url, params)
+    answer = client.post("/webhooks/twilio/inbound", params, headers={"X-Twilio-Signature": good})
+    assert answer.status_code == 200 and answer.content == b"<Response/>"  # TwiML that sends nothing back
+    reply = InboundSms.objects.get()
+    assert (reply.provider, reply.from_number, reply.keyword, reply.provider_message_id) == (
+        "twilio", contact.phone_mobile, "stop", "SM9")
+    contact.refresh_from_db()
+    assert not contact.sms_opt_in

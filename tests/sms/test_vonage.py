@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 
 from crmsms.sms import dispatch, reports, states
-from crmsms.sms.models import SmsMessage
-from crmsms.sms.providers.base import report_token
+from crmsms.sms.models import InboundSms, SmsMessage
+from crmsms.sms.providers.base import inbound_token, report_token
 from tests.sms.fake_vonage import FakeVonage
 
 KEY, SECRET = "abcd1234", "vonage-secret"
@@ -95,3 +95,19 @@ def test_receipts_without_the_token_are_refused(client, settings, contact):
     assert client.get("/webhooks/vonage/dlr", {**params, "token": report_token("other", ref)}).status_code == 403
     assert client.get("/webhooks/vonage/dlr", {**params, "token": report_token(SECRET, ref)}).status_code == 200
     assert client.post(f"/webhooks/vonage/dlr?token={report_token(SECRET, ref)}", params).status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_sms_to_our_vonage_number_is_received_only_with_the_token(client, settings, contact):
+    settings.CRMSMS_SMS_URL = f"vonage://{KEY}:{SECRET}@rest.nexmo.com?from=MyShop"
+    params = {"msisdn": contact.phone_mobile.removeprefix("+"), "to": "447700900000", "messageId": "0A00001",
+              "text": "Arrêt", "type": "unicode"}
+    assert client.get("/webhooks/vonage/inbound", params).status_code == 403
+    assert client.get("/webhooks/vonage/inbound", {**params, "token": inbound_token("other")}).status_code == 403
+    assert not InboundSms.objects.exists()
+    assert client.post(f"/webhooks/vonage/inbound?token={inbound_token(SECRET)}", params).status_code == 204
+    reply = InboundSms.objects.get()
+    assert (reply.provider, reply.from_number, reply.text, reply.keyword) == (
+        "vonage", contact.phone_mobile, "Arrêt", "stop")
+    contact.refresh_from_db()
+    assert not contact.sms_opt_in

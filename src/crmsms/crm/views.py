@@ -85,7 +85,8 @@ def record_detail(request, module: str, pk: int):
         # Consent: its ledger, whether its number asked for no more SMS, and its replies.
         "consent_changes": record.consent.all()[:20],
         "opt_out": OptOut.objects.filter(number=record.sms_number).first() if record.sms_number else None,
-        "replies": InboundSms.objects.filter(from_number=record.sms_number)[:20] if record.sms_number else [],
+        "replies": (InboundSms.objects.filter(from_number=record.sms_number).prefetch_related("answers")[:20]
+                    if record.sms_number else []),
         # While a message is on its way, the sub-panel refreshes itself (see app.js).
         "in_flight": record.sms_messages.filter(
             status__in=[states.TO_SEND, states.SENDING], due_at__lte=timezone.now() + timedelta(minutes=1)

@@ -84,7 +84,9 @@ def send_claimed(token: str, ids: list[int]) -> None:
     opted_out = consent.opted_out([m.to_number for m in messages] + [m.record.sms_number for m in messages if m.record])
     for message in messages:
         # Checked again now: the opt-in may have been withdrawn since the message was queued.
-        refusal = _opted_out(message, opted_out) or eligibility.check(message.record) or _campaign_duplicate(message)
+        # An automatic answer (HELP) goes to the number that asked, whatever its consent.
+        refusal = None if message.reply_to_id else (
+            _opted_out(message, opted_out) or eligibility.check(message.record) or _campaign_duplicate(message))
         if refusal:
             move([message.pk], states.SKIPPED, kind="skipped", actor=WORKER, detail=refusal.message,
                  where=held, error_code=refusal.code, error_message=refusal.message, lease_until=None)
@@ -175,7 +177,8 @@ def _begin_calling(token: str, chunk: list[SmsMessage], provider: str) -> list[S
         SmsMessage.objects.filter(held, status=states.SENDING, calling_at__isnull=True).update(lease_until=lease)
         chunk = [m for m in chunk if m.pk in mine]
         for message in chunk:
-            if message.to_number != message.record.sms_number:  # the number changed since queued
+            # The record's number changed since it was queued: it goes to the new one.
+            if message.record and message.to_number != message.record.sms_number:
                 message.to_number = message.record.sms_number
                 SmsMessage.objects.filter(pk=message.pk).update(to_number=message.to_number)
     return chunk

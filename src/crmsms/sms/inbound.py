@@ -6,21 +6,27 @@ case, accents or punctuation (« Arrêt ! » is ARRET):
   once, and its queued SMS are skipped (crm.consent.opt_out);
 - a START word (CRMSMS_START_WORDS): opted in again where its STOP had opted it out, only if
   CRMSMS_START_RESUBSCRIBES allows it (otherwise kept on the timeline for a person);
-- a HELP word (CRMSMS_HELP_WORDS): marked, for a person to answer.
+- a HELP word (CRMSMS_HELP_WORDS): answered at once with CRMSMS_HELP_REPLY (at most once
+  an hour per number), and marked for a person.
 """
 
 import logging
 import re
 import unicodedata
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from crmsms.crm import consent, phones
 from crmsms.crm.models import ConsentChange
 
-from .models import InboundSms
+from . import segments, states
+from .dispatch import wake
+from .models import InboundSms, SmsMessage
+from .transitions import move_one, note
 
 log = logging.getLogger(__name__)
 STOP, START, HELP = "stop", "start", "help"
@@ -63,4 +69,31 @@ def receive(provider: str, *, from_number: str, text: str, to_number: str = "", 
     elif keyword == START and settings.CRMSMS_START_RESUBSCRIBES:
         consent.opt_in_again(number, source=ConsentChange.INBOUND_START, actor=provider,
                              detail=f"replied « {text.strip()[:200]} »")
+    elif keyword == HELP:
+        answer_help(message)
     return message
+
+
+HELP_ANSWER_INTERVAL = timedelta(hours=1)
+
+
+def answer_help(asked: InboundSms) -> SmsMessage | None:
+    """Queue CRMSMS_HELP_REPLY to the number that asked, unless one was queued for it within
+    the hour (two automatic responders would otherwise answer each other forever)."""
+    text = segments.normalise(settings.CRMSMS_HELP_REPLY.strip())
+    if not text or phones.kind(asked.from_number) not in phones.SMS_KINDS:
+        return None
+    since = timezone.now() - HELP_ANSWER_INTERVAL
+    if SmsMessage.objects.filter(reply_to__from_number=asked.from_number, created_at__gte=since).exists():
+        log.info("HELP from %s: answered within the hour already, not again", asked.from_number)
+        return None
+    measured = segments.measure(text)
+    now = timezone.now()
+    answer = SmsMessage.objects.create(
+        reply_to=asked, recipient_name=asked.from_number, to_number=asked.from_number, body=text, text=text,
+        encoding=measured.encoding, segments=measured.segments, send_at=now, due_at=now)
+    note(answer.pk, "created", f"automatic answer to « {asked.text.strip()[:100]} »", actor=asked.provider)
+    move_one(answer, states.TO_SEND, kind="queued", actor="system", detail="the HELP answer, sent at once",
+             due_at=now)
+    transaction.on_commit(wake)
+    return answer

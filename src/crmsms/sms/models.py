@@ -191,6 +191,11 @@ class SmsMessage(models.Model):
     # queue it again without any risk of sending twice.
     retryable = models.BooleanField(default=False)
 
+    # The SMS a person sent us that this one answers (the automatic HELP reply): it goes to
+    # their number, opted out or not, since it answers their own request (sms/inbound.py).
+    reply_to = models.ForeignKey("InboundSms", null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="answers")
+
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from . import inbound, reports
 from .providers import configured_urls
-from .providers.base import report_token
+from .providers.base import inbound_token, report_token
 from .providers.kannel import DLR_WORDS
 from .simulator import sign
 
@@ -98,21 +98,29 @@ def twilio_signature(token: str, url: str, params: dict[str, list[str]]) -> str:
     return base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()).decode()
 
 
-@csrf_exempt
-@require_POST
-def twilio_status(request: HttpRequest) -> JsonResponse:
-    """Twilio's StatusCallback for a message (our reference in ?ref=)."""
+def _twilio_refusal(request: HttpRequest, what: str) -> JsonResponse | None:
+    """The 403 for a request not signed by the holder of a configured Twilio auth token."""
     tokens = _secrets("password", "twilio", "twilio+http")
     if not tokens:
-        log.warning("Twilio status callback refused: CRMSMS_SMS_URL is not a twilio:// URL with its auth token")
+        log.warning("Twilio %s refused: CRMSMS_SMS_URL is not a twilio:// URL with its auth token", what)
         return _refuse(403, "not configured for Twilio")
     # The URL as Twilio called it: ours, as providers know it (behind a proxy the Host may differ).
     url = settings.CRMSMS_PUBLIC_URL.rstrip("/") + request.get_full_path()
     params = {name: request.POST.getlist(name) for name in request.POST}
     signature = request.headers.get("X-Twilio-Signature", "")
     if not _matches(signature, [twilio_signature(token, url, params) for token in tokens]):
-        log.warning("Twilio status callback refused: bad signature for %s", url)
+        log.warning("Twilio %s refused: bad signature for %s", what, url)
         return _refuse(403, "bad signature")
+    return None
+
+
+@csrf_exempt
+@require_POST
+def twilio_status(request: HttpRequest) -> JsonResponse:
+    """Twilio's StatusCallback for a message (our reference in ?ref=)."""
+    refused = _twilio_refusal(request, "status callback")
+    if refused:
+        return refused
     status = request.POST.get("MessageStatus") or request.POST.get("SmsStatus") or ""
     if not status:
         return _refuse(400, "no MessageStatus")
@@ -125,7 +133,37 @@ def twilio_status(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "stored"})
 
 
+@csrf_exempt
+@require_POST
+def twilio_inbound(request: HttpRequest) -> HttpResponse:
+    """An SMS someone sent to our Twilio number (the number's "A message comes in" webhook),
+    signed like the status callbacks. The empty TwiML answer sends nothing back."""
+    refused = _twilio_refusal(request, "inbound SMS")
+    if refused:
+        return refused
+    if not request.POST.get("From") or "Body" not in request.POST:
+        return _refuse(400, "expected From and Body")
+    inbound.receive("twilio", from_number=request.POST["From"], text=request.POST["Body"],
+                    to_number=request.POST.get("To", ""), provider_message_id=request.POST.get("MessageSid", ""),
+                    payload={name: request.POST.get(name) for name in request.POST})
+    return HttpResponse("<Response/>", content_type="text/xml")
+
+
 # --- Vonage ----------------------------------------------------------------------------------
+
+def _vonage_params(request: HttpRequest) -> dict | JsonResponse:
+    """Vonage calls with GET, a POSTed form or a POSTed JSON object, as its settings say."""
+    params = dict(request.GET.items())
+    if request.method == "POST":
+        if request.content_type == "application/json":
+            body = _json_object(request)
+            if isinstance(body, JsonResponse):
+                return body
+            params.update({k: str(v) for k, v in body.items()})
+        else:
+            params.update(request.POST.items())
+    return params
+
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
@@ -136,15 +174,9 @@ def vonage_dlr(request: HttpRequest) -> JsonResponse:
     if not secrets:
         log.warning("Vonage receipt refused: CRMSMS_SMS_URL is not a vonage:// URL with its secret")
         return _refuse(403, "not configured for Vonage")
-    params = dict(request.GET.items())
-    if request.method == "POST":
-        if request.content_type == "application/json":
-            body = _json_object(request)
-            if isinstance(body, JsonResponse):
-                return body
-            params.update({k: str(v) for k, v in body.items()})
-        else:
-            params.update(request.POST.items())
+    params = _vonage_params(request)
+    if isinstance(params, JsonResponse):
+        return params
     reference = params.get("client-ref", "")
     token = params.pop("token", "")
     if not reference or not _matches(token, [report_token(secret, reference) for secret in secrets]):
@@ -157,6 +189,26 @@ def vonage_dlr(request: HttpRequest) -> JsonResponse:
     reports.store("vonage", status=params["status"], reference=reference,
                   provider_message_id=params.get("messageId", ""), payload=params)
     return JsonResponse({"status": "stored"})
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def vonage_inbound(request: HttpRequest) -> HttpResponse:
+    """An SMS someone sent to our Vonage number (the account's inbound SMS webhook, whose URL
+    carries a token made from the API secret: `crmsms webhooks` prints it)."""
+    params = _vonage_params(request)
+    if isinstance(params, JsonResponse):
+        return params
+    tokens = [inbound_token(secret) for secret in _secrets("password", "vonage", "vonage+http")]
+    if not tokens or not _matches(params.pop("token", ""), tokens):
+        log.warning("Vonage inbound SMS refused: bad token")
+        return _refuse(403, "bad token")
+    if not params.get("msisdn") or "text" not in params:
+        return _refuse(400, "expected msisdn and text")
+    # Vonage sends numbers as digits only.
+    inbound.receive("vonage", from_number="+" + params["msisdn"].lstrip("+"), text=params["text"],
+                    to_number=params.get("to", ""), provider_message_id=params.get("messageId", ""), payload=params)
+    return HttpResponse(status=204)
 
 
 # --- Kannel ----------------------------------------------------------------------------------
@@ -186,11 +238,6 @@ def kannel_dlr(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "stored"})
 
 
-def kannel_inbound_token(password: str) -> str:
-    """The token of the inbound URL given to Kannel (`crmsms webhooks` prints the URL)."""
-    return report_token(password, "inbound")
-
-
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def kannel_inbound(request: HttpRequest) -> HttpResponse:
@@ -198,7 +245,7 @@ def kannel_inbound(request: HttpRequest) -> HttpResponse:
     from=%p&to=%P&text=%a&id=%I. The answer is empty: Kannel sends a non-empty body back
     to the sender as a reply, and the service has `max-messages = 0` anyway."""
     params = {**request.GET.dict(), **request.POST.dict()}
-    tokens = [kannel_inbound_token(p) for p in _secrets("password", *KANNEL)]
+    tokens = [inbound_token(p) for p in _secrets("password", *KANNEL)]
     if not tokens or not _matches(params.get("token", ""), tokens):
         log.warning("Kannel inbound SMS refused: bad token")
         return _refuse(403, "bad token")

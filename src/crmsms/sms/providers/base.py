@@ -35,6 +35,12 @@ def report_token(secret: str, reference: str) -> str:
     return hmac.new(secret.encode(), reference.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def inbound_token(secret: str) -> str:
+    """The token of the URL a provider calls with SMS people send us (`crmsms webhooks`
+    prints these URLs), made from the provider account's secret."""
+    return report_token(secret, "inbound")
+
+
 ACCEPTED = "accepted"
 RETRY_LATER = "retry_later"
 FAILED = "failed"
