@@ -34,7 +34,8 @@ class Accepted:
 
 
 class Smsc:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, password: str | None = None) -> None:
+        self.password = password  # checked by the proxy (smpp34's server takes any)
         self.port = port or free_port()  # the proxy's; the server listens on its own
         self.server_port = free_port()
         self.answered = 0  # submit_sm_resp with ESME_ROK that reached an ESME
@@ -99,12 +100,25 @@ class Smsc:
 
         async def to_server():
             try:
-                while data := await client_reader.read(65536):
-                    server_writer.write(data)
+                while True:
+                    header = await client_reader.readexactly(16)
+                    length, command_id, _, sequence = struct.unpack(">IIII", header)
+                    body = await client_reader.readexactly(length - 16)
+                    if command_id == 0x00000009 and self.password is not None:  # bind_transceiver
+                        system_id, password = body.split(b"\0")[:2]
+                        if password.decode() != self.password:
+                            # What an SMSC answers to a wrong password: ESME_RINVPASWD, then it hangs up.
+                            resp = b"TESTSMSC\0"
+                            client_writer.write(struct.pack(">IIII", 16 + len(resp), 0x80000009, 0x0E, sequence)
+                                                + resp)
+                            await client_writer.drain()
+                            break
+                    server_writer.write(header + body)
                     await server_writer.drain()
-            except (ConnectionError, OSError):
+            except (asyncio.IncompleteReadError, ConnectionError, OSError):
                 pass
             server_writer.close()
+            client_writer.close()
 
         upstream = self.loop.create_task(to_server())
         try:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from crmsms.crm.models import Contact
 from crmsms.sms import dispatch, reports, states
-from crmsms.sms.models import InboundSms, SmsMessage
+from crmsms.sms.models import DeliveryReport, InboundSms, SmsMessage
 from crmsms.sms.providers.base import inbound_token, report_token
 from tests.gateways.kannel import PASSWORD, KannelGateway
 
@@ -170,3 +170,23 @@ def test_the_inbound_url_printed_for_kannel_is_accepted(client, settings, contac
         .replace("%a", "STOP").replace("%I", "kannel-id-1")
     assert client.get(path).status_code == 204
     assert InboundSms.objects.get().keyword == "stop" and not Contact.objects.get(pk=contact.pk).sms_opt_in
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_flood_of_reports_from_kannel_loses_none(kannel, contact, settings):
+    """Kannel gives up on a receiver that is slow or refuses connections (see the notes):
+    400 messages sent at once, 800 reports back, every one stored and every message Delivered."""
+    settings.CRMSMS_CALL_CHUNK = 50
+    now = timezone.now()
+    SmsMessage.objects.bulk_create(
+        SmsMessage(contact=contact, body=f"Flood {n}", text=f"Flood {n}", status=states.TO_SEND, send_at=now,
+                   due_at=now, to_number=contact.phone_mobile) for n in range(400))
+    while SmsMessage.objects.filter(status=states.TO_SEND).exists():
+        assert dispatch.dispatch_once() > 0
+    assert SmsMessage.objects.filter(provider="kannel").count() == 400
+    deadline = time.monotonic() + 60
+    while DeliveryReport.objects.count() < 800 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert DeliveryReport.objects.count() == 800  # accepted by the SMSC, then delivered, for each
+    reports.apply_pending()
+    assert set(SmsMessage.objects.values_list("status", flat=True)) == {states.DELIVERED}

@@ -21,7 +21,7 @@ from tests.gateways.smsc import Smsc
 
 @pytest.fixture
 def smsc(settings):
-    server = Smsc()
+    server = Smsc(password="secret")
     settings.CRMSMS_SMS_URL = f"smpp://esme:secret@127.0.0.1:{server.port}?source=MyShop"
     yield server
     connector_at(settings.CRMSMS_SMS_URL).close()
@@ -152,6 +152,20 @@ def test_an_unbind_mid_batch_loses_nothing_and_sends_nothing_twice(smsc, contact
     assert statuses[states.TO_SEND] == statuses[states.SENDING] == 0
     # Only what was in flight when the SMSC unbound us is Unknown (at most a window's worth).
     assert 0 < statuses[states.UNKNOWN] <= 10 and statuses[states.SENT] >= 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wrong_password_fails_with_a_configuration_error(smsc, settings, contact):
+    settings.CRMSMS_SMS_URL = f"smpp://esme:not-it@127.0.0.1:{smsc.port}?source=MyShop"
+    try:
+        message = queued(contact)
+        dispatch.dispatch_once()
+        message.refresh_from_db()
+        assert (message.status, message.error_code, message.retryable) == (states.FAILED, "auth_failed", True)
+        assert "ESME_RINVPASWD" in message.error_message and "system id and password" in message.error_message
+        assert not smsc.accepted
+    finally:
+        connector_at(settings.CRMSMS_SMS_URL).close()
 
 
 @pytest.mark.django_db(transaction=True)

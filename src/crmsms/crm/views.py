@@ -16,7 +16,9 @@ from django.views.decorators.http import require_http_methods
 from crmsms.sms import eligibility, states
 from crmsms.sms.models import InboundSms, SmsCampaign
 
+from ..web import csvfile
 from ..web.listing import Column, listing
+from . import importing
 from .forms import AccountForm, ContactForm
 from .models import Account, Contact, OptOut
 
@@ -108,6 +110,32 @@ def record_edit(request, module: str, pk: int | None = None):
                                       "will be skipped, not sent, unless « SMS opt in » is ticked again before then.")
         return redirect(record)
     return render(request, "crm/record_form.html", {"module": mod, "form": form, "record": record})
+
+
+@require_http_methods(["GET", "POST"])
+def record_import(request, module: str):
+    """Contacts or accounts from a CSV file (crm/importing.py): the form, then its report."""
+    mod = MODULES[module]
+    report, error = None, ""
+    reason = request.POST.get("consent_reason", "")
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        if upload is None:
+            error = "CSV file: choose a file to import."
+        elif upload.size > csvfile.MAX_BYTES:
+            error = f"CSV file: at most {csvfile.MAX_BYTES // (1024 * 1024)} MB."
+        else:
+            try:
+                report = importing.import_records(mod, csvfile.decode(upload.read()), user=request.user,
+                                                  file_name=upload.name, consent_reason=reason)
+            except importing.ImportRefused as refused:
+                error = str(refused)
+    example = ("last_name,first_name,phone_mobile,email,account,sms_opt_in" if mod.key == "contacts"
+               else "name,phone_office,billing_city,website,sms_opt_in")
+    return render(request, "crm/record_import.html", {"module": mod, "report": report, "error": error,
+                                                      "reason": reason, "example": example,
+                                                      "max_rows": importing.MAX_ROWS},
+                  status=400 if error or (report and not report.imported) else 200)
 
 
 @require_http_methods(["GET", "POST"])

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crmsms.crm.views import MODULES
+from crmsms.web import csvfile
 from crmsms.web.listing import Column, CountedPaginator, listing, parse_id, search_filter
 
 from . import campaigns, chart, generation, sending_hours, states, variables
@@ -213,9 +214,6 @@ def campaign_recipients(request, pk: int):
     return redirect(campaign)
 
 
-MAX_CSV_BYTES = 50 * 1024 * 1024
-
-
 @require_POST
 def campaign_import(request, pk: int):
     """Recipients from a CSV file: ids or phone numbers in the first column."""
@@ -224,14 +222,10 @@ def campaign_import(request, pk: int):
     if upload is None:
         messages.error(request, "CSV file: choose a file to import.")
         return redirect(campaign)
-    if upload.size > MAX_CSV_BYTES:
-        messages.error(request, f"CSV file: at most {MAX_CSV_BYTES // (1024 * 1024)} MB.")
+    if upload.size > csvfile.MAX_BYTES:
+        messages.error(request, f"CSV file: at most {csvfile.MAX_BYTES // (1024 * 1024)} MB.")
         return redirect(campaign)
-    raw = upload.read()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")  # spreadsheets on Windows; ids and numbers are ASCII anyway
+    text = csvfile.decode(upload.read())
     try:
         report = campaigns.import_recipients(campaign, text.splitlines())
     except campaigns.CampaignError as error:

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from crmsms.crm import phones
 from crmsms.crm.models import Account, Contact
+from crmsms.web import csvfile
 
 from . import states, variables
 from .models import CampaignCount, CampaignRecipient, SmsCampaign
@@ -98,7 +99,7 @@ def import_recipients(campaign: SmsCampaign, lines) -> ImportReport:
         raise CampaignError(f"CSV file: at most {MAX_IMPORT_ROWS:,} lines ({len(lines):,} given).")
     if not any(line.strip() for line in lines):
         raise CampaignError("CSV file: the file is empty.")
-    reader = csv.reader(lines, delimiter=_delimiter(lines))
+    reader = csv.reader(lines, delimiter=csvfile.delimiter(lines))
     line_no = 0
     while True:
         try:
@@ -138,11 +139,6 @@ def import_recipients(campaign: SmsCampaign, lines) -> ImportReport:
     report.added = add_recipients(campaign, found)
     report.unmatched.sort()
     return report
-
-
-def _delimiter(lines) -> str:
-    first = lines[0] if lines else ""
-    return max([",", ";", "\t"], key=first.count)
 
 
 def remove_recipients(campaign: SmsCampaign, ids) -> int:

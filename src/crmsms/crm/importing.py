@@ -1,0 +1,209 @@
+"""Importing contacts or accounts from a CSV file, with their « SMS opt in ».
+
+The first line names the columns, by field name or label, in any case ("phone_mobile" or
+"Mobile", "sms_opt_in" or "SMS opt in"). A line updates the record whose `id` it gives, or
+else the only record of the module with its number; otherwise it creates one. Every line is
+checked by the same form as the web UI before anything is written: one bad line and nothing
+is imported, and the report names each bad line, its field and the rule.
+
+Consent: a file that ticks « SMS opt in » must say where these people gave it (the reason
+goes to each record's consent ledger, source "Import", with the file and line). A number
+that replied STOP is never opted in again by a file: its record is imported without the
+opt-in, and the report lists it (ticking it again takes the person's new consent, on the
+record).
+"""
+
+import csv
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from crmsms.web import csvfile
+
+from . import consent, phones
+from .models import Account, ConsentChange, OptOut
+
+MAX_ROWS = 20_000
+YES = {"1", "yes", "y", "true", "x", "oui", "o", "vrai"}
+NO = {"0", "no", "n", "false", "non", "faux", ""}
+
+
+class ImportRefused(Exception):
+    """The file as a whole cannot be imported (no header, unknown columns, too long)."""
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[str] = field(default_factory=list)  # "Line 4: Mobile: ..." (nothing was imported)
+    kept_opted_out: list[tuple[int, str]] = field(default_factory=list)  # (line, number) imported without opt-in
+
+    @property
+    def imported(self) -> bool:
+        return not self.errors
+
+
+def _columns(header: list[str], form_class) -> dict[int, str]:
+    """Column index -> form field name, from the header's names or labels."""
+    form = form_class()
+    known = {"id": "id"}
+    for name, form_field in form.fields.items():
+        if name == "consent_reason":
+            continue
+        known[name.lower()] = name
+        known[str(form_field.label or name).lower()] = name
+    columns, unknown = {}, []
+    for index, title in enumerate(header):
+        key = title.strip().lower().replace("«", "").replace("»", "").strip()
+        if not key:
+            continue
+        if key not in known:
+            unknown.append(title.strip())
+        columns[index] = known.get(key, "")
+    if unknown:
+        names = ", ".join(sorted(n for n in form.fields if n != "consent_reason"))
+        raise ImportRefused(f"CSV file: unknown column(s) {', '.join(map(repr, unknown))}. Use id and: {names}.")
+    if not any(name and name != "id" for name in columns.values()):
+        raise ImportRefused("CSV file: the first line must name the columns (e.g. last_name,phone_mobile,sms_opt_in).")
+    return columns
+
+
+def _opt_in(value: str, line: int, label: str) -> bool:
+    word = value.strip().lower()
+    if word in YES:
+        return True
+    if word in NO:
+        return False
+    raise ValidationError(f"Line {line}: {label}: {value.strip()!r} is not yes or no (1/0, true/false, oui/non).")
+
+
+def import_records(module, text: str, *, user, file_name: str, consent_reason: str) -> ImportReport:
+    """Import the CSV `text` into `module` (crm.views.CONTACTS or ACCOUNTS), as `user`."""
+    lines = text.splitlines()
+    if not any(line.strip() for line in lines):
+        raise ImportRefused("CSV file: the file is empty.")
+    if len(lines) > MAX_ROWS + 1:
+        raise ImportRefused(f"CSV file: at most {MAX_ROWS:,} lines of records ({len(lines) - 1:,} given).")
+    try:
+        rows = list(csv.reader(lines, delimiter=csvfile.delimiter(lines)))
+    except csv.Error as error:
+        raise ImportRefused(f"CSV file: it cannot be read as CSV ({error}).") from None
+    columns = _columns(rows[0], module.form)
+    model, phone_field = module.model, module.model.phone_field
+    opt_in_label = model._meta.get_field("sms_opt_in").verbose_name
+    report = ImportReport()
+    checked = []  # (line, form, opt-in reason) of the lines to save
+    opted_out = set(OptOut.objects.values_list("number", flat=True))
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        values = {columns[i]: cell.strip() for i, cell in enumerate(row) if columns.get(i)}
+        try:
+            instance = _existing(model, phone_field, values, line)
+            data = _form_data(module.form, instance, values, line, opt_in_label)
+        except ValidationError as error:
+            report.errors.append(error.messages[0])
+            continue
+        number = data.get(phone_field, "")
+        try:
+            number = phones.normalise(number, field_label="") if number else ""
+        except ValidationError:
+            pass  # the form names the bad number below
+        if data.get("sms_opt_in") and number in opted_out and not (instance and instance.sms_opt_in):
+            data["sms_opt_in"] = False
+            report.kept_opted_out.append((line, number))
+        before = _values(instance, module.form)
+        form = module.form(data, instance=instance)
+        if not form.is_valid():
+            for name, messages in form.errors.items():
+                label = form.fields[name].label if name in form.fields else ""
+                for message in messages:
+                    prefix = f"{label}: " if label and not message.startswith(f"{label}:") else ""
+                    report.errors.append(f"Line {line}: {prefix}{message}")
+            continue
+        # Changed for real: what the form would store differs (a number typed another way is
+        # the same number once normalised).
+        checked.append((line, form, before is None or _values(form.instance, module.form) != before))
+    ticks = [line for line, form, _ in checked
+             if form.cleaned_data.get("sms_opt_in") and not (form.instance.pk and form.instance.sms_opt_in)]
+    if ticks and not consent_reason.strip():
+        report.errors.insert(0, f"Where these people gave their consent: required, since the file ticks « {opt_in_label} » "
+                                f"({len(ticks)} record(s), first on line {ticks[0]}).")
+    if report.errors:
+        return report
+    with transaction.atomic():
+        for line, form, changed in checked:
+            if not changed:
+                report.unchanged += 1
+                continue
+            created = form.instance.pk is None
+            with consent.acting(ConsentChange.IMPORT, user.get_username(),
+                                f"{consent_reason.strip()} ({file_name}, line {line})"):
+                form.save()
+            report.created += created
+            report.updated += not created
+    return report
+
+
+def _values(instance, form_class) -> dict | None:
+    if instance is None:
+        return None
+    return {name: getattr(instance, instance._meta.get_field(name).attname) for name in form_class._meta.fields}
+
+
+def _existing(model, phone_field: str, values: dict, line: int):
+    """The record a line updates: by id, else the only one with its number; or None."""
+    if values.get("id"):
+        if not values["id"].isdigit():
+            raise ValidationError(f"Line {line}: id: {values['id']!r} is not a record id.")
+        record = model.objects.filter(pk=int(values["id"])).first()
+        if record is None:
+            raise ValidationError(f"Line {line}: id: no {model._meta.verbose_name} with id {values['id']}.")
+        return record
+    number = values.get(phone_field, "")
+    if not number:
+        return None
+    try:
+        number = phones.normalise(number, field_label="")
+    except ValidationError:
+        return None  # the form names the bad number
+    matches = list(model.objects.filter(**{phone_field: number})[:2])
+    if len(matches) > 1:
+        raise ValidationError(f"Line {line}: several {model._meta.verbose_name_plural} have the number {number}: "
+                              "give the id of the one to update in an id column.")
+    return matches[0] if matches else None
+
+
+def _form_data(form_class, instance, values: dict, line: int, opt_in_label: str) -> dict:
+    """What the form gets: the record's current values, then the file's."""
+    form = form_class(instance=instance)
+    data = {name: form.initial.get(name) for name in form.fields if name != "consent_reason"}
+    data = {name: ("" if value is None else value) for name, value in data.items()}
+    for name, value in values.items():
+        if name == "id":
+            continue
+        if name == "sms_opt_in":
+            data[name] = _opt_in(value, line, opt_in_label)
+        elif name == "account":
+            data[name] = _account_id(value, line)
+        else:
+            data[name] = value
+    if not data.get("sms_opt_in"):
+        data.pop("sms_opt_in", None)  # an unticked checkbox is absent from a form's data
+    return data
+
+
+def _account_id(value: str, line: int):
+    """A contact's account, by its name (or id) in the file."""
+    if not value:
+        return ""
+    if value.isdigit() and Account.objects.filter(pk=int(value)).exists():
+        return int(value)
+    matches = list(Account.objects.filter(name__iexact=value).values_list("pk", flat=True)[:2])
+    if len(matches) != 1:
+        raise ValidationError(f"Line {line}: Account: {'no' if not matches else 'more than one'} account named "
+                              f"{value!r}.")
+    return matches[0]
