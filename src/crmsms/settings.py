@@ -200,6 +200,10 @@ CRMSMS_CALL_CHUNK = envint("CRMSMS_CALL_CHUNK", 10)
 CRMSMS_MAX_ATTEMPTS = envint("CRMSMS_MAX_ATTEMPTS", 6)
 CRMSMS_RETRY_BASE_SECONDS = envint("CRMSMS_RETRY_BASE_SECONDS", 30)
 CRMSMS_PROVIDER_TIMEOUT = float(env("CRMSMS_PROVIDER_TIMEOUT", "10"))
+# Calls to an HTTP provider in flight at once per sending thread (a chunk of
+# CRMSMS_CALL_CHUNK messages is sent this many at a time): with 100 ms per answer, one
+# thread sends up to this many messages per 100 ms.
+CRMSMS_PROVIDER_CONCURRENCY = envint("CRMSMS_PROVIDER_CONCURRENCY", 10)
 # A new campaign's sending hours, in each recipient's time zone (sms/sending_hours.py):
 # "HH:MM-HH:MM" ("" = new campaigns send at any hour) and the days, mon..sun.
 CRMSMS_SENDING_HOURS = env("CRMSMS_SENDING_HOURS", "08:00-20:00")

@@ -154,3 +154,9 @@ def test_no_help_answer_when_none_is_configured(two_records, settings):
     settings.CRMSMS_HELP_REPLY = ""
     assert inbound.receive("simulator", from_number=NUMBER, text="HELP").keyword == "help"
     assert not SmsMessage.objects.exists()
+
+
+def test_the_same_sms_received_twice_is_kept_once(two_records):
+    first = inbound.receive("kannel", from_number=NUMBER, text="Bonjour", provider_message_id="k-1")
+    again = inbound.receive("kannel", from_number=NUMBER, text="Bonjour", provider_message_id="k-1")
+    assert first.pk == again.pk and InboundSms.objects.count() == 1

@@ -108,6 +108,8 @@ def test_a_stop_sent_through_kannel_opts_the_number_out(kannel, contact):
     reply = InboundSms.objects.get()
     assert (reply.provider, reply.from_number, reply.text, reply.keyword) == (
         "kannel", contact.phone_mobile, "Arrêt svp", "stop")
+    time.sleep(1.5)  # Kannel retries a call it thinks failed after 1 s (http-queue-delay): none came
+    assert InboundSms.objects.count() == 1
     assert not Contact.objects.get(pk=contact.pk).sms_opt_in
     waiting.refresh_from_db()
     assert (waiting.status, waiting.error_code) == (states.SKIPPED, "opted_out")
@@ -134,7 +136,7 @@ def test_reports_and_inbound_sms_without_the_token_are_refused(client, settings,
     inbound = {"from": contact.phone_mobile, "to": "12345", "text": "STOP"}
     assert client.get("/webhooks/kannel/inbound", {**inbound, "token": report_token("s3cret", ref)}).status_code == 403
     assert not InboundSms.objects.exists() and Contact.objects.get(pk=contact.pk).sms_opt_in
-    assert client.get("/webhooks/kannel/inbound", {**inbound, "token": inbound_token("s3cret")}).status_code == 204
+    assert client.get("/webhooks/kannel/inbound", {**inbound, "token": inbound_token("s3cret")}).status_code == 200
     assert not Contact.objects.get(pk=contact.pk).sms_opt_in
 
 
@@ -168,7 +170,7 @@ def test_the_inbound_url_printed_for_kannel_is_accepted(client, settings, contac
     # Kannel fills in the escapes (here as it would for a reply from the contact).
     path = get_url.replace("%p", contact.phone_mobile.replace("+", "%2B")).replace("%P", "12345") \
         .replace("%a", "STOP").replace("%I", "kannel-id-1")
-    assert client.get(path).status_code == 204
+    assert client.get(path).status_code == 200
     assert InboundSms.objects.get().keyword == "stop" and not Contact.objects.get(pk=contact.pk).sms_opt_in
 
 
@@ -183,7 +185,8 @@ def test_a_flood_of_reports_from_kannel_loses_none(kannel, contact, settings):
                    due_at=now, to_number=contact.phone_mobile) for n in range(400))
     while SmsMessage.objects.filter(status=states.TO_SEND).exists():
         assert dispatch.dispatch_once() > 0
-    assert SmsMessage.objects.filter(provider="kannel").count() == 400
+    from collections import Counter
+    assert SmsMessage.objects.filter(provider="kannel").count() == 400, Counter(SmsMessage.objects.values_list("status", "error_message"))
     deadline = time.monotonic() + 60
     while DeliveryReport.objects.count() < 800 and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -70,6 +70,27 @@ def test_accepted_is_logged_exactly_once(simulator: SimulatorServer) -> None:
     assert [m["reference"] for m in listed] == ["ref-ok"]
 
 
+def test_a_batch_is_sent_several_calls_at_a_time(simulator: SimulatorServer, settings) -> None:
+    """With 100 ms per answer, a batch of 10 takes about 100 ms, not a second, and every
+    outcome stays with its own message."""
+    import time
+
+    settings.CRMSMS_PROVIDER_CONCURRENCY = 10
+    simulator.reconfigure({"latency_ms": 100})
+    connector = make_connector(simulator)
+    try:
+        connector.send_batch([sms("warm-up")])
+        started = time.perf_counter()
+        outcomes = connector.send_batch([sms(f"ref-{n}") for n in range(10)])
+        elapsed = time.perf_counter() - started
+    finally:
+        connector.close()
+    assert elapsed < 0.8, f"10 calls of 100 ms took {elapsed:.2f}s: one after the other (1 s or more)"
+    assert [o.kind for o in outcomes] == [ACCEPTED] * 10
+    assert all(len(logged(simulator, f"ref-{n}")) == 1 for n in range(10))
+    assert len({o.provider_message_id for o in outcomes}) == 10
+
+
 def test_throttled_is_retry_later_and_not_logged(simulator: SimulatorServer) -> None:
     simulator.reconfigure({"throttle_rate": 1.0})
     connector = make_connector(simulator)

@@ -58,6 +58,13 @@ def receive(provider: str, *, from_number: str, text: str, to_number: str = "", 
         number = phones.normalise(from_number, field_label="From") or from_number
     except ValidationError:
         number = from_number  # kept as it came: a short code, an alphanumeric sender
+    if provider_message_id:
+        # A provider that did not get our answer in time sends the same SMS again (Kannel
+        # retries): the second one is the first.
+        already = InboundSms.objects.filter(provider=provider, provider_message_id=provider_message_id[:100]).first()
+        if already:
+            log.info("%s SMS %s from %s received again: kept once", provider, provider_message_id, number)
+            return already
     keyword = keyword_of(text)
     message = InboundSms.objects.create(
         provider=provider, provider_message_id=provider_message_id[:100], from_number=number[:20],

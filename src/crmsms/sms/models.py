@@ -332,3 +332,5 @@ class InboundSms(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        # A provider's retry of the same SMS is found by its id (sms/inbound.py).
+        indexes = [models.Index(fields=["provider", "provider_message_id"], name="inbound_provider_id_idx")]

@@ -242,8 +242,7 @@ def kannel_dlr(request: HttpRequest) -> JsonResponse:
 @require_http_methods(["GET", "POST"])
 def kannel_inbound(request: HttpRequest) -> HttpResponse:
     """An SMS someone sent us, from a Kannel `sms-service` whose get-url is this URL with
-    from=%p&to=%P&text=%a&id=%I. The answer is empty: Kannel sends a non-empty body back
-    to the sender as a reply, and the service has `max-messages = 0` anyway."""
+    from=%p&to=%P&text=%a&id=%I (Kannel's id: a retried call is received once)."""
     params = {**request.GET.dict(), **request.POST.dict()}
     tokens = [inbound_token(p) for p in _secrets("password", *KANNEL)]
     if not tokens or not _matches(params.get("token", ""), tokens):
@@ -254,4 +253,5 @@ def kannel_inbound(request: HttpRequest) -> HttpResponse:
     params.pop("token")
     inbound.receive("kannel", from_number=params["from"], text=params["text"], to_number=params.get("to", ""),
                     provider_message_id=params.get("id", ""), payload=params)
-    return HttpResponse(status=204)
+    # 200 and an empty body: Kannel retries anything else (even a 204), and sends a body back as an SMS.
+    return HttpResponse(b"", content_type="text/plain")

@@ -9,14 +9,33 @@ from collections.abc import Callable
 import httpx
 from django.conf import settings
 
-from .base import Outcome
+from .base import Connector, Outcome
+
+
+class HttpConnector(Connector):
+    """A provider reached over HTTP (the simulator, Twilio, Vonage, Kannel): `self.client`
+    keeps its connections alive between messages, and a batch has up to
+    CRMSMS_PROVIDER_CONCURRENCY calls in flight."""
+
+    client: httpx.Client | None = None
+
+    def __init__(self, url) -> None:
+        super().__init__(url)
+        self.concurrency = max(1, settings.CRMSMS_PROVIDER_CONCURRENCY)
+
+    def close(self) -> None:
+        super().close()
+        if self.client is not None:
+            self.client.close()
 
 
 def client(base_url: str, **options) -> httpx.Client:
-    """One client per connector: its pool keeps connections alive between messages.
+    """One client per connector: its pool keeps connections alive between messages (as many
+    as calls may be in flight).
     Connecting is quick on a working network, so a short connect timeout fails fast (retry
     later) instead of holding a worker for the whole read timeout."""
     timeout = float(settings.CRMSMS_PROVIDER_TIMEOUT)
+    options.setdefault("limits", httpx.Limits(max_connections=max(10, settings.CRMSMS_PROVIDER_CONCURRENCY * 4)))
     return httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout, connect=min(3.0, timeout)), **options)
 
 

@@ -21,7 +21,6 @@ What Kannel's answers prove (DESIGN §4; seen against Debian's Kannel 1.4.5):
 - 5xx, or no clear answer after the request left: ambiguous.
 """
 
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, unquote, urlencode
 
 import httpx
@@ -29,18 +28,15 @@ from django.conf import settings
 
 from .. import segments
 from . import http
-from .base import Connector, Outcome, OutgoingSms, report_token
+from .base import Outcome, OutgoingSms, report_token
 
 DEFAULT_DLR_MASK = 1 | 2 | 8 | 16
-# Kannel's smsbox handles requests concurrently; one worker keeps this many in flight
-# (its listen backlog is 10: more would only queue in the kernel).
-CONCURRENCY = 8
 # A report's %d, in words: what /webhooks/kannel/dlr stores and reports.STATUS_WORDS reads.
 DLR_WORDS = {"1": "delivered", "2": "undelivered", "4": "buffered", "8": "smsc_accepted", "16": "smsc_rejected",
              "32": "intermediate"}
 
 
-class KannelConnector(Connector):
+class KannelConnector(http.HttpConnector):
     name = "kannel"
     reports = True
 
@@ -58,8 +54,7 @@ class KannelConnector(Connector):
         self.dlr_mask = mask
         scheme = "https" if url.scheme.endswith("+https") else "http"
         self.base_url = f"{scheme}://{url.hostname}:{url.port or 13013}"
-        self.client = http.client(self.base_url, limits=httpx.Limits(max_connections=CONCURRENCY))
-        self.pool = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="kannel")
+        self.client = http.client(self.base_url)
         self.dlr_base = f"{settings.CRMSMS_PUBLIC_URL.rstrip('/')}/webhooks/kannel/dlr"
 
     def dlr_url(self, reference: str) -> str:
@@ -86,9 +81,6 @@ class KannelConnector(Connector):
             return response
         return self._outcome(response, where)
 
-    def send_batch(self, batch: list[OutgoingSms]) -> list[Outcome]:
-        return list(self.pool.map(self.send, batch))
-
     def _outcome(self, response: httpx.Response, where: str) -> Outcome:
         status, text = response.status_code, response.text.strip()[:200]
         said = f"{where} answered HTTP {status} « {text} »"
@@ -106,6 +98,3 @@ class KannelConnector(Connector):
             return Outcome.failed(f"kannel_{status}", f"{said}.")
         return Outcome.ambiguous(f"provider_error_{status}", f"{said} after it received the message.")
 
-    def close(self) -> None:
-        self.pool.shutdown(wait=True)
-        self.client.close()

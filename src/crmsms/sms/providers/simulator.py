@@ -14,12 +14,12 @@ import httpx
 from django.conf import settings
 
 from . import http
-from .base import Connector, Outcome, OutgoingSms
+from .base import Outcome, OutgoingSms
 
 DEFAULT_PORT = 9090  # the `crmsms simulator` default
 
 
-class SimulatorConnector(Connector):
+class SimulatorConnector(http.HttpConnector):
     name = "simulator"
 
     def __init__(self, url) -> None:
@@ -92,8 +92,6 @@ class SimulatorConnector(Connector):
             "points at a crmsms simulator.",
         )
 
-    def close(self) -> None:
-        self.client.close()
 
 
 def _json_field(response: httpx.Response, name: str) -> Any:

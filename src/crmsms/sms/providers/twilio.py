@@ -22,7 +22,7 @@ import httpx
 from django.conf import settings
 
 from . import http
-from .base import UNSUBSCRIBED, Connector, Outcome, OutgoingSms
+from .base import UNSUBSCRIBED, Outcome, OutgoingSms
 
 _RECIPIENT_ERRORS = {21211: "invalid_number", 21614: "not_mobile", 21612: "unreachable", 21408: "region_not_enabled",
                      21610: UNSUBSCRIBED}
@@ -30,7 +30,7 @@ _CONFIGURATION_ERRORS = {20003: "auth_failed", 20404: "no_such_account", 21606: 
                          21659: "invalid_from", 21603: "missing_from"}
 
 
-class TwilioConnector(Connector):
+class TwilioConnector(http.HttpConnector):
     name = "twilio"
     reports = True
 
@@ -85,5 +85,3 @@ class TwilioConnector(Connector):
                                   retryable=True)
         return Outcome.failed(f"twilio_{code}" if code else f"http_{status}", detail)
 
-    def close(self) -> None:
-        self.client.close()

@@ -21,7 +21,7 @@ import httpx
 from django.conf import settings
 
 from . import http
-from .base import Connector, Outcome, OutgoingSms, report_token
+from .base import Outcome, OutgoingSms, report_token
 
 _RECIPIENT = {"3": "invalid_params", "6": "invalid_message", "7": "number_barred", "29": "not_whitelisted",
               "33": "number_deactivated"}
@@ -29,7 +29,7 @@ _CONFIGURATION = {"2": "missing_params", "4": "auth_failed", "8": "account_barre
                   "11": "http_not_enabled", "15": "invalid_sender", "23": "invalid_callback", "32": "signature_refused"}
 
 
-class VonageConnector(Connector):
+class VonageConnector(http.HttpConnector):
     name = "vonage"
     reports = True
 
@@ -92,5 +92,3 @@ class VonageConnector(Connector):
                                                           "account in CRMSMS_SMS_URL.", retryable=True)
         return Outcome.ambiguous(f"vonage_{status}", detail)
 
-    def close(self) -> None:
-        self.client.close()
