@@ -26,4 +26,11 @@ def apply_reports() -> None:
 
 @db_task()
 def send_batch(token: str, ids: list[int]) -> None:
+    from huey.contrib.djhuey import HUEY
+
     dispatch.send_claimed(token, ids)
+    # A thread that finished its batch claims the next one now, instead of waiting for the
+    # dispatcher's next pass (once a second): a backlog then flows at the provider's pace.
+    # (Not when tasks run inline, in tests: each batch would call the next one recursively.)
+    if not HUEY.immediate:
+        dispatch.dispatch_once()

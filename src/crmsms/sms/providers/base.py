@@ -43,7 +43,7 @@ def inbound_token(secret: str) -> str:
     return report_token(secret, "inbound")
 
 
-_pool_lock = threading.Lock()
+_pools_lock = threading.Lock()
 
 ACCEPTED = "accepted"
 RETRY_LATER = "retry_later"
@@ -104,7 +104,6 @@ class Connector(ABC):
 
     #: calls in flight at once within a batch (HTTP providers: CRMSMS_PROVIDER_CONCURRENCY)
     concurrency: int = 1
-    _pool = None
 
     def send_batch(self, batch: list[OutgoingSms]) -> list[Outcome]:
         """Send several messages, up to `concurrency` at a time: a provider that takes 100 ms
@@ -113,11 +112,17 @@ class Connector(ABC):
         together once all have answered. Providers with a pipelined protocol override this."""
         if self.concurrency <= 1 or len(batch) <= 1:
             return [self.send(sms) for sms in batch]
-        if self._pool is None:
-            with _pool_lock:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"{self.name}-call")
-        return list(self._pool.map(self.send, batch))
+        return list(self._pool().map(self.send, batch))
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """The calling thread's own pool: each sending thread of a worker has its
+        `concurrency` calls in flight, whatever the other threads are doing."""
+        local = self.__dict__.setdefault("_pools", threading.local())
+        if not hasattr(local, "pool"):
+            local.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"{self.name}-call")
+            with _pools_lock:
+                self.__dict__.setdefault("_all_pools", []).append(local.pool)
+        return local.pool
 
     def start(self) -> None:  # noqa: B027  (optional hook, not abstract)
         """Open what must stay open for the provider to reach us (an SMPP session, over which
@@ -125,5 +130,7 @@ class Connector(ABC):
 
     def close(self) -> None:
         """Release connections. Called when the worker stops."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        with _pools_lock:
+            pools, self.__dict__["_all_pools"] = self.__dict__.get("_all_pools", []), []
+        for pool in pools:
+            pool.shutdown(wait=True)

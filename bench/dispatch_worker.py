@@ -1,0 +1,131 @@
+"""Messages/s from due to accepted, through a real `crmsms worker` process and the provider
+simulator answering after L ms, next to the limit measured in the same run.
+
+    .venv/bin/python bench/dispatch_worker.py --latency-ms 100 [--messages 4000] [--database-url postgres://...]
+
+The worker runs its default 4 sending threads, each with CRMSMS_PROVIDER_CONCURRENCY (10)
+calls in flight: C = 40 calls at once. Limits:
+- L > 0: C / L, what C calls at a time can do when each takes L ms;
+- L = 0: a bare httpx client keeping the same C calls in flight to the same simulator.
+The worker is started and idle before the messages are written, due now; the clock runs from
+that write until the last one is "sent" in the database.
+
+    BENCH dispatch_L100 value=... unit=msg/s limit=400 ratio=...
+"""
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from report import emit
+from scratch import django_on
+
+THREADS = 4  # `crmsms worker`'s default
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--messages", type=int, default=0, help="default: about 10 s of work at the limit")
+    parser.add_argument("--database-url", default="", help="a PostgreSQL server (a scratch database is made there)")
+    args = parser.parse_args()
+    port = free_port()
+    os.environ["CRMSMS_SMS_URL"] = f"simulator://127.0.0.1:{port}"
+    os.environ["CRMSMS_SENDING_HOURS"] = ""
+    with django_on(args.database_url) as data_dir:
+        from django.conf import settings
+
+        concurrency = THREADS * settings.CRMSMS_PROVIDER_CONCURRENCY
+        sim = subprocess.Popen([sys.executable, "-m", "crmsms", "simulator", "--port", str(port),
+                                "--latency-ms", str(args.latency_ms), "--log", str(data_dir / "sim.jsonl")],
+                               stdout=subprocess.DEVNULL)
+        worker = None
+        try:
+            wait_for_simulator(port)
+            if args.latency_ms:
+                limit, how = concurrency / (args.latency_ms / 1000), f"C/L with C={concurrency}"
+                n = args.messages or int(limit * 10)
+            else:
+                n = args.messages or 10_000
+                limit, how = bare_client(port, n, concurrency), f"bare httpx, {concurrency} in flight"
+            worker = subprocess.Popen([sys.executable, "-m", "crmsms", "worker", "--workers", str(THREADS)],
+                                      stdout=subprocess.PIPE, text=True)
+            worker.stdout.readline()  # "crmsms worker ...: 4 sending threads": it is up
+            rate = through_worker(n)
+        finally:
+            for process in (worker, sim):
+                if process:
+                    process.terminate()
+                    process.wait(timeout=30)
+        from django.db import connection
+
+        suffix = "" if connection.vendor == "sqlite" else "_pg"
+        print(f"database: {connection.vendor}, {n:,} messages, provider latency {args.latency_ms:g} ms, "
+              f"worker with {THREADS} threads x {settings.CRMSMS_PROVIDER_CONCURRENCY} calls in flight")
+        emit(f"dispatch_L{args.latency_ms:g}{suffix}", rate, "msg/s", limit, note=how)
+
+
+def wait_for_simulator(port: int) -> None:
+    import httpx
+
+    for _ in range(200):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health")
+            return
+        except httpx.ConnectError:
+            time.sleep(0.05)
+    raise RuntimeError("the simulator did not start")
+
+
+def bare_client(port: int, n: int, concurrency: int) -> float:
+    import httpx
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                      limits=httpx.Limits(max_connections=concurrency)) as client:
+        def one(i: int) -> None:
+            answer = client.post("/v1/messages", json={"to": f"+336{10000000 + i}", "body": "Hello",
+                                                       "reference": f"raw-{i}"})
+            answer.raise_for_status()
+
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(one, range(min(200, n))))  # warm up the connections
+            start = time.perf_counter()
+            list(pool.map(one, range(n)))
+            return n / (time.perf_counter() - start)
+
+
+def through_worker(n: int) -> float:
+    from django.utils import timezone
+
+    from crmsms.crm.models import Contact
+    from crmsms.sms import dispatch, states
+    from crmsms.sms.models import SmsMessage
+
+    contacts = Contact.objects.bulk_create(
+        Contact(last_name=str(i), phone_mobile=f"+336{10000000 + i}", sms_opt_in=True) for i in range(n))
+    now = timezone.now()
+    start = time.perf_counter()
+    SmsMessage.objects.bulk_create(
+        (SmsMessage(contact=c, body="Hello", text="Hello", status=states.TO_SEND, send_at=now, due_at=now,
+                    to_number=c.phone_mobile) for c in contacts), batch_size=2000)
+    dispatch.wake()  # as the web UI does for a message due now
+    deadline = time.monotonic() + max(120, n / 50)
+    while (sent := SmsMessage.objects.filter(status=states.SENT).count()) < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {sent} of {n} sent")
+        time.sleep(0.1)
+    return n / (time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    main()
