@@ -58,9 +58,7 @@ def main() -> None:
             else:
                 n = args.messages or 10_000
                 limit, how = bare_client(port, n, concurrency), f"bare httpx, {concurrency} in flight"
-            worker = subprocess.Popen([sys.executable, "-m", "crmsms", "worker", "--workers", str(THREADS)],
-                                      stdout=subprocess.PIPE, text=True)
-            worker.stdout.readline()  # "crmsms worker ...: 4 sending threads": it is up
+            worker = start_worker()
             rate = through_worker(n)
         finally:
             for process in (worker, sim):
@@ -104,7 +102,16 @@ def bare_client(port: int, n: int, concurrency: int) -> float:
             return n / (time.perf_counter() - start)
 
 
+def start_worker() -> subprocess.Popen:
+    """A `crmsms worker` on this benchmark's database and provider (the environment), up and idle."""
+    worker = subprocess.Popen([sys.executable, "-m", "crmsms", "worker", "--workers", str(THREADS)],
+                              stdout=subprocess.PIPE, text=True)
+    worker.stdout.readline()  # "crmsms worker ...: 4 sending threads": it is up
+    return worker
+
+
 def through_worker(n: int) -> float:
+    """Write n messages due now and return messages/s until the last one is sent."""
     from django.utils import timezone
 
     from crmsms.crm.models import Contact
