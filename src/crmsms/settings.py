@@ -7,6 +7,7 @@ outbox under ``./var``) with no configuration at all.
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 
@@ -48,8 +49,14 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 DEBUG = envbool("CRMSMS_DEBUG", False)
+# Where people and providers reach crmsms (callback URLs are built on it): its host is
+# always allowed, and its origin trusted for forms.
+CRMSMS_PUBLIC_URL = env("CRMSMS_PUBLIC_URL", "http://127.0.0.1:8000")
+_public = urlsplit(CRMSMS_PUBLIC_URL)
 ALLOWED_HOSTS = [h for h in env("CRMSMS_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+ALLOWED_HOSTS += [_public.hostname] if _public.hostname and _public.hostname not in ALLOWED_HOSTS else []
 CSRF_TRUSTED_ORIGINS = [o for o in env("CRMSMS_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+CSRF_TRUSTED_ORIGINS += [f"{_public.scheme}://{_public.netloc}"] if _public.hostname else []
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -172,7 +179,6 @@ CRMSMS_SMS_URL = env("CRMSMS_SMS_URL", f"file://{DATA_DIR / 'outbox.jsonl'}")
 CRMSMS_SMS_ROUTES = env("CRMSMS_SMS_ROUTES", "")
 # How {{ today }} is written in messages (strftime). Default: 26/11/2026.
 CRMSMS_DATE_FORMAT = env("CRMSMS_DATE_FORMAT", "%d/%m/%Y")
-CRMSMS_PUBLIC_URL = env("CRMSMS_PUBLIC_URL", "http://127.0.0.1:8000")
 # How long a worker may hold claimed messages before they are treated as abandoned.
 CRMSMS_LEASE_SECONDS = envint("CRMSMS_LEASE_SECONDS", 120)
 CRMSMS_BATCH_SIZE = envint("CRMSMS_BATCH_SIZE", 50)

@@ -144,10 +144,18 @@ def test_help_is_answered_at_once_even_after_stop_and_once_an_hour(two_records, 
     assert [(sms.to, sms.body) for sms in MemoryConnector.outbox] == [
         (NUMBER, "Boulangerie Martin: reply STOP to receive no more SMS.")]
     answer = SmsMessage.objects.get()
-    assert answer.status == states.SENT and answer.reply_to.text == "help" and answer.contact is None
+    assert answer.status == states.SENT and answer.reply_to.text == "help" and answer.contact == contact
     page = web.get(f"/contacts/{contact.pk}/").content.decode()
     assert "Answered automatically:" in page and "reply STOP to receive no more SMS." in page
     assert web.get(f"/sms/{answer.pk}/").status_code == 200
+    assert f"/sms/{answer.pk}/" in web.get(f"/contacts/{contact.pk}/").content.decode()  # in its SMS panel too
+
+
+def test_help_from_a_number_not_in_the_crm_is_answered_too(db):
+    inbound.receive("simulator", from_number="+33699887766", text="HELP")
+    dispatch.dispatch_once()
+    answer = SmsMessage.objects.get()
+    assert (answer.to_number, answer.status, answer.record) == ("+33699887766", states.SENT, None)
 
 
 def test_no_help_answer_when_none_is_configured(two_records, settings):

@@ -88,3 +88,32 @@ def test_accounts_by_id_unknown_columns_and_latin1_files(web):
 
 def test_the_import_page_needs_a_login(client):
     assert client.get("/contacts/import/").status_code == 302
+
+
+def test_an_excel_file_for_windows_keeps_its_characters_and_lines(web):
+    """Windows-1252 (’ œ … in 0x80-0x9F: 0x85 is a line end to str.splitlines), French headers."""
+    text = ("Nom;Prénom;Titre;Portable;Accepte les SMS\r\n"
+            "L’Huillier;Jérôme;Directeur … commercial;06 10 20 30 40;oui\r\n"
+            "Cœur;Zoé;;06 10 20 30 41;non\r\n")
+    answer = upload(web, "contacts", text, reason="Salon 2026", encoding="cp1252")
+    assert answer.status_code == 200 and "2 created" in answer.content.decode()
+    jerome = Contact.objects.get(first_name="Jérôme")
+    assert (jerome.last_name, jerome.title, jerome.phone_mobile, jerome.sms_opt_in) == (
+        "L’Huillier", "Directeur … commercial", "+33610203040", True)
+    assert jerome.consent.get().reason == "Salon 2026 (people.csv, line 2)"
+    assert Contact.objects.get(first_name="Zoé").last_name == "Cœur"
+
+
+def test_the_same_number_twice_in_a_file_is_refused(web):
+    answer = upload(web, "contacts", "last_name,phone_mobile\nA,06 77 88 99 00\nB,+33677889900\n")
+    assert answer.status_code == 400
+    assert "Line 3: +33677889900 is also on line 2" in answer.content.decode() and not Contact.objects.exists()
+
+
+def test_an_empty_opt_in_cell_leaves_the_opt_in_as_it_is(web):
+    camille = Contact.objects.create(last_name="Bernard", phone_mobile="+33612345678", sms_opt_in=True)
+    answer = upload(web, "contacts", "last_name,phone_mobile,email,sms_opt_in\nBernard,0612345678,c@example.com,\n")
+    assert answer.status_code == 200 and "1 updated" in answer.content.decode()
+    camille.refresh_from_db()
+    assert camille.sms_opt_in and camille.email == "c@example.com"
+    assert not camille.consent.filter(source=ConsentChange.IMPORT).exists()

@@ -82,6 +82,7 @@ port = {self.smsc_port}
 connect-allow-ip = 127.0.0.1
 
 group = smsbox
+mo-recode = true
 bearerbox-host = 127.0.0.1
 bearerbox-port = {self.box_port}
 sendsms-port = {self.sendsms_port}

@@ -17,7 +17,7 @@ from tests.gateways.kannel import PASSWORD, KannelGateway
 @pytest.fixture(scope="module")
 def gateway(live_server, tmp_path_factory):
     inbound = (f"{live_server.url}/webhooks/kannel/inbound?token={inbound_token(PASSWORD)}"
-               "&from=%p&to=%P&text=%a&id=%I")
+               "&from=%p&to=%P&text=%a&coding=%c&charset=%C&id=%I")
     kannel = KannelGateway(tmp_path_factory.mktemp("kannel"), inbound_url=inbound).start()
     yield kannel
     kannel.stop()
@@ -193,3 +193,16 @@ def test_a_flood_of_reports_from_kannel_loses_none(kannel, contact, settings):
     assert DeliveryReport.objects.count() == 800  # accepted by the SMSC, then delivered, for each
     reports.apply_pending()
     assert set(SmsMessage.objects.values_list("status", flat=True)) == {states.DELIVERED}
+
+
+@pytest.mark.django_db
+def test_a_ucs2_reply_passed_on_as_raw_octets_is_read(client, settings, contact):
+    """Without mo-recode, Kannel's %a of a UCS-2 SMS is its UTF-16 octets (coding %c = 2)."""
+    settings.CRMSMS_SMS_URL = "kannel://crm:s3cret@127.0.0.1:13013"
+    octets = "%00A%00r%00r%00%EA%00t%00+%D8%3D%DE%00"  # "Arrêt 😀" in UTF-16BE, URL-encoded by Kannel
+    path = (f"/webhooks/kannel/inbound?token={inbound_token('s3cret')}&from=%2B33612345678&to=12345"
+            f"&text={octets}&coding=2&charset=UTF-16BE&id=k-ucs2")
+    assert client.get(path).status_code == 200
+    reply = InboundSms.objects.get()
+    assert (reply.text, reply.keyword) == ("Arrêt 😀", "stop")
+    assert not Contact.objects.get(pk=contact.pk).sms_opt_in

@@ -25,8 +25,15 @@ from . import consent, phones
 from .models import Account, ConsentChange, OptOut
 
 MAX_ROWS = 20_000
+# Column titles people type in French spreadsheets, besides the fields' names and labels.
+ALIASES = {"nom": "last_name", "prénom": "first_name", "prenom": "first_name", "titre": "title",
+           "fonction": "title", "courriel": "email", "e-mail": "email", "portable": "phone_mobile",
+           "téléphone": "phone_office", "telephone": "phone_office", "société": "account", "societe": "account",
+           "compte": "account", "accepte les sms": "sms_opt_in", "opt-in sms": "sms_opt_in", "ville": "billing_city",
+           "rue": "billing_street", "code postal": "billing_postal_code", "pays": "billing_country",
+           "site web": "website", "raison sociale": "name"}
 YES = {"1", "yes", "y", "true", "x", "oui", "o", "vrai"}
-NO = {"0", "no", "n", "false", "non", "faux", ""}
+NO = {"0", "no", "n", "false", "non", "faux"}
 
 
 class ImportRefused(Exception):
@@ -55,6 +62,7 @@ def _columns(header: list[str], form_class) -> dict[int, str]:
             continue
         known[name.lower()] = name
         known[str(form_field.label or name).lower()] = name
+    known.update({alias: name for alias, name in ALIASES.items() if name in form.fields})
     columns, unknown = {}, []
     for index, title in enumerate(header):
         key = title.strip().lower().replace("«", "").replace("»", "").strip()
@@ -64,8 +72,9 @@ def _columns(header: list[str], form_class) -> dict[int, str]:
             unknown.append(title.strip())
         columns[index] = known.get(key, "")
     if unknown:
-        names = ", ".join(sorted(n for n in form.fields if n != "consent_reason"))
-        raise ImportRefused(f"CSV file: unknown column(s) {', '.join(map(repr, unknown))}. Use id and: {names}.")
+        names = ", ".join(f"{form.fields[n].label or n} ({n})" for n in form.fields if n != "consent_reason")
+        raise ImportRefused(f"CSV file: unknown column(s) {', '.join(map(repr, unknown))}. The columns can be: id, "
+                            f"{names}; or their French names (Nom, Prénom, Portable, Société…).")
     if not any(name and name != "id" for name in columns.values()):
         raise ImportRefused("CSV file: the first line must name the columns (e.g. last_name,phone_mobile,sms_opt_in).")
     return columns
@@ -82,23 +91,30 @@ def _opt_in(value: str, line: int, label: str) -> bool:
 
 def import_records(module, text: str, *, user, file_name: str, consent_reason: str) -> ImportReport:
     """Import the CSV `text` into `module` (crm.views.CONTACTS or ACCOUNTS), as `user`."""
-    lines = text.splitlines()
+    lines = csvfile.lines(text)
     if not any(line.strip() for line in lines):
         raise ImportRefused("CSV file: the file is empty.")
     if len(lines) > MAX_ROWS + 1:
         raise ImportRefused(f"CSV file: at most {MAX_ROWS:,} lines of records ({len(lines) - 1:,} given).")
-    try:
-        rows = list(csv.reader(lines, delimiter=csvfile.delimiter(lines)))
+    reader = csv.reader(lines, delimiter=csvfile.delimiter(lines))
+    try:  # (the line a row ends on, as the file counts them: a quoted value may hold a line break)
+        rows = [(reader.line_num, row) for row in reader]
     except csv.Error as error:
-        raise ImportRefused(f"CSV file: it cannot be read as CSV ({error}).") from None
-    columns = _columns(rows[0], module.form)
+        raise ImportRefused(f"CSV file: line {reader.line_num + 1} cannot be read as CSV ({error}).") from None
+    header = rows[0][1]
+    columns = _columns(header, module.form)
     model, phone_field = module.model, module.model.phone_field
     opt_in_label = model._meta.get_field("sms_opt_in").verbose_name
     report = ImportReport()
     checked = []  # (line, form, opt-in reason) of the lines to save
     opted_out = set(OptOut.objects.values_list("number", flat=True))
-    for line, row in enumerate(rows[1:], start=2):
+    seen_numbers: dict[str, int] = {}  # number -> the line that has it, for lines without an id
+    for line, row in rows[1:]:
         if not any(cell.strip() for cell in row):
+            continue
+        if len(row) > len(header) and any(cell.strip() for cell in row[len(header):]):
+            report.errors.append(f"Line {line}: {len(row)} values for {len(header)} columns: a value containing "
+                                 f"the separator must be in double quotes.")
             continue
         values = {columns[i]: cell.strip() for i, cell in enumerate(row) if columns.get(i)}
         try:
@@ -112,6 +128,12 @@ def import_records(module, text: str, *, user, file_name: str, consent_reason: s
             number = phones.normalise(number, field_label="") if number else ""
         except ValidationError:
             pass  # the form names the bad number below
+        if number and not values.get("id"):
+            if number in seen_numbers:
+                report.errors.append(f"Line {line}: {number} is also on line {seen_numbers[number]}: one line per "
+                                     "record (or give each line the id of the record it updates).")
+                continue
+            seen_numbers[number] = line
         if data.get("sms_opt_in") and number in opted_out and not (instance and instance.sms_opt_in):
             data["sms_opt_in"] = False
             report.kept_opted_out.append((line, number))
@@ -120,9 +142,11 @@ def import_records(module, text: str, *, user, file_name: str, consent_reason: s
         if not form.is_valid():
             for name, messages in form.errors.items():
                 label = form.fields[name].label if name in form.fields else ""
+                given = values.get(name, "")
                 for message in messages:
                     prefix = f"{label}: " if label and not message.startswith(f"{label}:") else ""
-                    report.errors.append(f"Line {line}: {prefix}{message}")
+                    report.errors.append(f"Line {line}: {prefix}{message}" + (f" (the file says {given!r})" if given
+                                                                                 else ""))
             continue
         # Changed for real: what the form would store differs (a number typed another way is
         # the same number once normalised).
@@ -140,8 +164,9 @@ def import_records(module, text: str, *, user, file_name: str, consent_reason: s
                 report.unchanged += 1
                 continue
             created = form.instance.pk is None
-            with consent.acting(ConsentChange.IMPORT, user.get_username(),
-                                f"{consent_reason.strip()} ({file_name}, line {line})"):
+            where = f"{file_name}, line {line}"
+            reason = f"{consent_reason.strip()} ({where})" if consent_reason.strip() else where
+            with consent.acting(ConsentChange.IMPORT, user.get_username(), reason):
                 form.save()
             report.created += created
             report.updated += not created
@@ -186,7 +211,8 @@ def _form_data(form_class, instance, values: dict, line: int, opt_in_label: str)
         if name == "id":
             continue
         if name == "sms_opt_in":
-            data[name] = _opt_in(value, line, opt_in_label)
+            if value.strip():  # an empty cell leaves the opt-in as it is (a new record: not ticked)
+                data[name] = _opt_in(value, line, opt_in_label)
         elif name == "account":
             data[name] = _account_id(value, line)
         else:

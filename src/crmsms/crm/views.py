@@ -74,6 +74,7 @@ def record_detail(request, module: str, pk: int):
     mod = MODULES[module]
     record = get_object_or_404(mod.queryset(), pk=pk)
     sms = record.sms_messages.all()[:50]
+    opt_out = OptOut.objects.filter(number=record.sms_number).first() if record.sms_number else None
     # The campaigns it was part of, with the status of its message in each; and the draft
     # campaigns it is a recipient of (no message yet).
     campaign_messages = record.sms_messages.filter(campaign__isnull=False).select_related("campaign")[:20]
@@ -82,11 +83,11 @@ def record_detail(request, module: str, pk: int):
     return render(request, f"crm/{mod.singular}_detail.html", {
         "module": mod, "record": record, "sms_messages": sms,
         "campaign_messages": campaign_messages, "draft_campaigns": draft_campaigns,
-        "refusal": eligibility.check(record),
+        "refusal": _refusal(record, opt_out),
         "sms_total": record.sms_messages.count(),
         # Consent: its ledger, whether its number asked for no more SMS, and its replies.
         "consent_changes": record.consent.all()[:20],
-        "opt_out": OptOut.objects.filter(number=record.sms_number).first() if record.sms_number else None,
+        "opt_out": opt_out,
         "replies": (InboundSms.objects.filter(from_number=record.sms_number).prefetch_related("answers")[:20]
                     if record.sms_number else []),
         # While a message is on its way, the sub-panel refreshes itself (see app.js).
@@ -94,6 +95,14 @@ def record_detail(request, module: str, pk: int):
             status__in=[states.TO_SEND, states.SENDING], due_at__lte=timezone.now() + timedelta(minutes=1)
         ).exists(),
     })
+
+
+def _refusal(record, opt_out: OptOut | None) -> eligibility.Refusal | None:
+    """Why no SMS can be sent to this record now, if so: a number that replied STOP first."""
+    if opt_out:
+        return eligibility.Refusal("opted_out", f"{record.sms_number} asked for no more SMS on "
+                                                f"{opt_out.since:%Y-%m-%d} ({opt_out.detail or opt_out.get_source_display()}).")
+    return eligibility.check(record)
 
 
 @require_http_methods(["GET", "POST"])

@@ -227,7 +227,7 @@ def campaign_import(request, pk: int):
         return redirect(campaign)
     text = csvfile.decode(upload.read())
     try:
-        report = campaigns.import_recipients(campaign, text.splitlines())
+        report = campaigns.import_recipients(campaign, csvfile.lines(text))
     except campaigns.CampaignError as error:
         messages.error(request, str(error))
         return redirect(campaign)

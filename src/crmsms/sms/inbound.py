@@ -96,9 +96,14 @@ def answer_help(asked: InboundSms) -> SmsMessage | None:
         return None
     measured = segments.measure(text)
     now = timezone.now()
+    # Shown on the record the number belongs to, if any (a contact first); it still goes to
+    # the number that asked, whatever that record's opt-in says.
+    record = next(iter(consent.records_with(asked.from_number)), None)
     answer = SmsMessage.objects.create(
-        reply_to=asked, recipient_name=asked.from_number, to_number=asked.from_number, body=text, text=text,
-        encoding=measured.encoding, segments=measured.segments, send_at=now, due_at=now)
+        reply_to=asked, recipient_name=str(record) if record else asked.from_number, to_number=asked.from_number,
+        contact=record if record is not None and record.module == "contacts" else None,
+        account=record if record is not None and record.module == "accounts" else None,
+        body=text, text=text, encoding=measured.encoding, segments=measured.segments, send_at=now, due_at=now)
     note(answer.pk, "created", f"automatic answer to « {asked.text.strip()[:100]} »", actor=asked.provider)
     move_one(answer, states.TO_SEND, kind="queued", actor="system", detail="the HELP answer, sent at once",
              due_at=now)

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -240,6 +240,21 @@ def kannel_dlr(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
+def _kannel_text(request: HttpRequest, params: dict) -> str:
+    """The text of an SMS Kannel passes on. A UCS-2 one (coding=%c is 2: an accent outside
+    GSM's alphabet, an emoji) comes as its raw UTF-16 octets unless Kannel's `mo-recode`
+    turned it into UTF-8 (then charset=%C says so): read the octets from the query as they
+    are, in the charset Kannel names."""
+    charset = params.get("charset", "").upper()
+    if params.get("coding") != "2" or charset in ("UTF-8", "UTF8"):
+        return params["text"]
+    octets = parse_qs(request.META.get("QUERY_STRING", ""), encoding="latin-1").get("text", [""])[0]
+    try:
+        return octets.encode("latin-1").decode(charset if charset and charset != "UCS-2" else "utf-16-be")
+    except (LookupError, UnicodeError):
+        return params["text"]
+
+
 def kannel_inbound(request: HttpRequest) -> HttpResponse:
     """An SMS someone sent us, from a Kannel `sms-service` whose get-url is this URL with
     from=%p&to=%P&text=%a&id=%I (Kannel's id: a retried call is received once)."""
@@ -251,7 +266,8 @@ def kannel_inbound(request: HttpRequest) -> HttpResponse:
     if not params.get("from") or "text" not in params:
         return _refuse(400, "expected from=%p and text=%a")
     params.pop("token")
-    inbound.receive("kannel", from_number=params["from"], text=params["text"], to_number=params.get("to", ""),
+    text = _kannel_text(request, params)
+    inbound.receive("kannel", from_number=params["from"], text=text, to_number=params.get("to", ""),
                     provider_message_id=params.get("id", ""), payload=params)
     # 200 and an empty body: Kannel retries anything else (even a 204), and sends a body back as an SMS.
     return HttpResponse(b"", content_type="text/plain")

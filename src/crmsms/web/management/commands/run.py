@@ -51,6 +51,14 @@ class Command(BaseCommand):
             f"  SMS provider: {shown}{' (the simulator: messages reach Delivered)' if simulator else ''}\n"
             f"  Ctrl-C stops everything.\n"
         )
+        if simulator:
+            # How to play a person answering (STOP, HELP, anything): the simulator signs it
+            # like a provider would and calls the inbound webhook.
+            self.stdout.write(
+                f"  A reply from a contact (try STOP or HELP):\n"
+                f"    curl -s -X POST http://127.0.0.1:{simulator_port}/admin/inbound -H 'Authorization: Bearer {token}' "
+                f"-H 'Content-Type: application/json' -d '{{\"from\": \"+33612345678\", \"text\": \"HELP\", "
+                f"\"callback_url\": \"{env['CRMSMS_PUBLIC_URL']}/webhooks/simulator/inbound/\"}}'\n")
         self.stdout.flush()
         signals = []
 
