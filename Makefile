@@ -41,18 +41,29 @@ test-sqlite: install
 test-postgres: install
 	CRMSMS_DATA_DIR=$(CURDIR)/var/test-postgres CRMSMS_CONN_MAX_AGE=0 DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-bench: install services
-	$(BIN)/python bench/render_throughput.py --recipients 100000
+# Every figure next to its limit measured in the same run, as `BENCH name value=... limit=...
+# ratio=...` lines, then a table (bench/table.py). About 15 minutes on 2 cores; LARGE=1 also
+# generates 1,000,000-recipient campaigns on both databases.
+BENCH_PAGES ?= 1000000
+bench: install services gateways
+	rm -f var/bench/results.jsonl
 	$(BIN)/python bench/generation_throughput.py --recipients 100000
 	$(BIN)/python bench/generation_throughput.py --recipients 100000 --database-url $(BENCH_POSTGRES_URL)
 	$(BIN)/python bench/generation_throughput.py --recipients 1000000
-	$(BIN)/python bench/generation_throughput.py --recipients 1000000 --database-url $(BENCH_POSTGRES_URL)
-	$(BIN)/python bench/campaign_pages.py --recipients 1000000
-	$(BIN)/python bench/campaign_pages.py --recipients 1000000 --database-url $(BENCH_POSTGRES_URL)
+	$(if $(LARGE),$(BIN)/python bench/generation_throughput.py --recipients 1000000 --database-url $(BENCH_POSTGRES_URL))
+	$(BIN)/python bench/dispatch_worker.py --latency-ms 0
+	$(BIN)/python bench/dispatch_worker.py --latency-ms 100
+	$(BIN)/python bench/dispatch_worker.py --latency-ms 100 --database-url $(BENCH_POSTGRES_URL)
 	$(BIN)/python bench/dispatch_throughput.py --messages 2000
 	$(BIN)/python bench/dispatch_throughput.py --messages 2000 --database-url $(BENCH_POSTGRES_URL)
-	$(BIN)/python bench/dispatch_throughput.py --messages 2000 --campaign
-	$(BIN)/python bench/dispatch_throughput.py --messages 2000 --campaign --database-url $(BENCH_POSTGRES_URL)
+	$(BIN)/python bench/dispatch_kannel.py
+	$(BIN)/python bench/dlr_ingest.py
+	$(BIN)/python bench/dlr_ingest.py --database-url $(BENCH_POSTGRES_URL)
+	$(BIN)/python bench/due_latency.py
+	$(BIN)/python bench/render_throughput.py --recipients 100000
+	$(BIN)/python bench/campaign_pages.py --recipients $(BENCH_PAGES)
+	$(BIN)/python bench/campaign_pages.py --recipients $(BENCH_PAGES) --database-url $(BENCH_POSTGRES_URL)
+	$(BIN)/python bench/table.py
 
 clean:
 	rm -rf $(VENV) var build src/*.egg-info

@@ -23,6 +23,7 @@ import sys
 import time
 from itertools import islice
 
+from report import emit
 from scratch import django_on
 
 CHUNK = 5000
@@ -127,6 +128,11 @@ def run(n: int) -> None:
     print(f"crmsms generation:       {ours:9,.0f} messages/s   ratio {ours / raw:.2f}   "
           f"({result['seconds']:.1f} s)")
     print(f"peak memory of the generating process: {result['peak_mb']:.0f} MB")
+    emit(f"generate_{'sqlite' if connection.vendor == 'sqlite' else 'pg'}{'' if n == 100_000 else f'_{n}'}", ours,
+         "msg/s", raw, note=f"{n:,} recipients; raw executemany of the same rows")
+    if n >= 1_000_000:
+        emit(f"generate_rss_mb{'' if connection.vendor == 'sqlite' else '_pg'}", result["peak_mb"], "MB", 300,
+             lower_is_better=True, note=f"peak RSS of the generating process, {n:,} recipients")
 
 
 if __name__ == "__main__":

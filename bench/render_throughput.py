@@ -14,6 +14,8 @@ import os
 import tempfile
 import time
 
+from report import emit
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -65,6 +67,7 @@ def main() -> None:
     print(f"str.replace (the limit):           {replace_rate:10,.0f} renders/s")
     print(f"crmsms renderer:                   {render_rate:10,.0f} renders/s   ratio {render_rate / replace_rate:.2f}")
     print(f"crmsms values from contacts + render: {full_rate:7,.0f} renders/s   ratio {full_rate / replace_rate:.2f}")
+    emit("render", render_rate, "renders/s", replace_rate, note="3 variables; str.replace on the same data")
 
 
 if __name__ == "__main__":

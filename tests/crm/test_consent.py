@@ -168,3 +168,10 @@ def test_the_same_sms_received_twice_is_kept_once(two_records):
     first = inbound.receive("kannel", from_number=NUMBER, text="Bonjour", provider_message_id="k-1")
     again = inbound.receive("kannel", from_number=NUMBER, text="Bonjour", provider_message_id="k-1")
     assert first.pk == again.pk and InboundSms.objects.count() == 1
+
+
+def test_a_nul_character_from_a_provider_does_not_cost_the_sms(two_records):
+    """PostgreSQL refuses NUL in text and JSON: it is replaced, the SMS is kept."""
+    received = inbound.receive("kannel", from_number=NUMBER, text="STOP\x00", payload={"raw": "a\x00b"})
+    received.refresh_from_db()
+    assert (received.text, received.payload, received.keyword) == ("STOP\ufffd", {"raw": "a\ufffdb"}, "stop")

@@ -26,6 +26,7 @@ from crmsms.crm.models import ConsentChange
 from . import segments, states
 from .dispatch import wake
 from .models import InboundSms, SmsMessage
+from .reports import storable
 from .transitions import move_one, note
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,10 @@ def receive(provider: str, *, from_number: str, text: str, to_number: str = "", 
             log.info("%s SMS %s from %s received again: kept once", provider, provider_message_id, number)
             return already
     keyword = keyword_of(text)
+    text = storable(text)
     message = InboundSms.objects.create(
         provider=provider, provider_message_id=provider_message_id[:100], from_number=number[:20],
-        to_number=to_number[:20], text=text, keyword=keyword, payload=payload or {})
+        to_number=to_number[:20], text=text, keyword=keyword, payload=storable(payload or {}))
     if keyword == STOP:
         changed = consent.opt_out(number, source=ConsentChange.INBOUND_STOP, actor=provider,
                                   detail=f"replied « {text.strip()[:200]} »")

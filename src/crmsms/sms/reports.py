@@ -36,7 +36,7 @@ def store(provider: str, *, status: str, reference: str = "", provider_message_i
           payload: dict) -> DeliveryReport:
     """Keep a verified report for the worker, and wake it."""
     report = DeliveryReport.objects.create(provider=provider, status=status, reference=reference[:100],
-                                           provider_message_id=provider_message_id[:100], payload=payload)
+                                           provider_message_id=provider_message_id[:100], payload=storable(payload))
     transaction.on_commit(_wake_soon)
     return report
 
@@ -59,6 +59,18 @@ def _wake_soon() -> None:
     if HUEY.immediate or now - _last_wake >= WAKE_EVERY:
         _last_wake = now
         apply_reports()
+
+
+def storable(payload):
+    """A provider's payload as it came, minus NUL characters, which PostgreSQL's text and
+    JSON refuse (a garbled or binary value must not cost the report)."""
+    if isinstance(payload, str):
+        return payload.replace("\x00", "\ufffd")
+    if isinstance(payload, dict):
+        return {storable(key): storable(value) for key, value in payload.items()}
+    if isinstance(payload, list):
+        return [storable(value) for value in payload]
+    return payload
 
 
 def apply_pending(mapping: dict[str, dict[str, str]] | None = None) -> int:

@@ -266,7 +266,7 @@ def kannel_inbound(request: HttpRequest) -> HttpResponse:
     if not params.get("from") or "text" not in params:
         return _refuse(400, "expected from=%p and text=%a")
     params.pop("token")
-    text = _kannel_text(request, params)
+    text = params["text"] = _kannel_text(request, params)
     inbound.receive("kannel", from_number=params["from"], text=text, to_number=params.get("to", ""),
                     provider_message_id=params.get("id", ""), payload=params)
     # 200 and an empty body: Kannel retries anything else (even a 204), and sends a body back as an SMS.
