@@ -13,19 +13,12 @@ are kept with every change.
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
 
 from report import emit
-from scratch import django_on
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from scratch import django_on, free_port
 
 
 def main() -> None:

@@ -15,22 +15,15 @@ that write until the last one is "sent" in the database.
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from report import emit
-from scratch import django_on
+from scratch import django_on, free_port
 
 THREADS = 4  # `crmsms worker`'s default
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:

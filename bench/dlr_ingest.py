@@ -13,7 +13,6 @@ The reports are Kannel's (GET /webhooks/kannel/dlr with our reference and token)
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from report import emit
-from scratch import django_on
+from scratch import django_on, free_port
 
 BENCH_DIR = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:

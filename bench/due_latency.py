@@ -16,9 +16,9 @@ import sys
 import time
 from datetime import datetime, timedelta
 
-from dispatch_worker import free_port, start_worker, wait_for_simulator
+from dispatch_worker import start_worker, wait_for_simulator
 from report import emit
-from scratch import django_on
+from scratch import django_on, free_port
 
 
 def main() -> None:

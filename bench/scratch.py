@@ -2,6 +2,7 @@
 database (created and dropped on the given server), set up before Django starts."""
 
 import os
+import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,3 +40,10 @@ def django_on(database_url: str = ""):
             connections.close_all()
             with psycopg.connect(database_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{scratch}"')
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a server a benchmark starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -117,3 +117,11 @@ def test_an_empty_opt_in_cell_leaves_the_opt_in_as_it_is(web):
     camille.refresh_from_db()
     assert camille.sms_opt_in and camille.email == "c@example.com"
     assert not camille.consent.filter(source=ConsentChange.IMPORT).exists()
+
+
+def test_opting_in_existing_records_also_needs_the_consent_reason(web):
+    camille = Contact.objects.create(last_name="Bernard", phone_mobile="+33612345678", sms_opt_in=False)
+    answer = upload(web, "contacts", f"id,sms_opt_in\n{camille.pk},yes\n")
+    assert answer.status_code == 400 and "Where these people gave their consent: required" in answer.content.decode()
+    camille.refresh_from_db()
+    assert not camille.sms_opt_in

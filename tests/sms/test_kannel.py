@@ -205,3 +205,16 @@ def test_a_ucs2_reply_passed_on_as_raw_octets_is_read(client, settings, contact)
     reply = InboundSms.objects.get()
     assert (reply.text, reply.keyword) == ("Arrêt 😀", "stop")
     assert not Contact.objects.get(pk=contact.pk).sms_opt_in
+
+
+@pytest.mark.django_db
+def test_kannel_may_post_the_inbound_sms_and_nothing_else(settings, contact):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)  # as a provider calls: no CSRF cookie or token
+    settings.CRMSMS_SMS_URL = "kannel://crm:s3cret@127.0.0.1:13013"
+    path = f"/webhooks/kannel/inbound?token={inbound_token('s3cret')}"
+    form = {"from": contact.phone_mobile, "to": "12345", "text": "Bonjour", "id": "k-post"}
+    assert client.post(path, form).status_code == 200  # no CSRF token: a provider's call
+    assert client.put(path, form).status_code == 405
+    assert InboundSms.objects.get().text == "Bonjour"

@@ -150,16 +150,23 @@ def import_records(module, text: str, *, user, file_name: str, consent_reason: s
             continue
         # Changed for real: what the form would store differs (a number typed another way is
         # the same number once normalised).
-        checked.append((line, form, before is None or _values(form.instance, module.form) != before))
-    ticks = [line for line, form, _ in checked
-             if form.cleaned_data.get("sms_opt_in") and not (form.instance.pk and form.instance.sms_opt_in)]
+        # (form.instance already holds the file's values: what it had is in `before`.)
+        ticked = bool(form.instance.sms_opt_in) and not (before and before["sms_opt_in"])
+        checked.append((line, form, before is None or _values(form.instance, module.form) != before, ticked))
+    ticks = [line for line, _, _, ticked in checked if ticked]
     if ticks and not consent_reason.strip():
         report.errors.insert(0, f"Where these people gave their consent: required, since the file ticks « {opt_in_label} » "
                                 f"({len(ticks)} record(s), first on line {ticks[0]}).")
     if report.errors:
         return report
     with transaction.atomic():
-        for line, form, changed in checked:
+        # Looked at again now: a number may have replied STOP while the file was checked.
+        opted_out = set(OptOut.objects.values_list("number", flat=True))
+        for line, form, changed, ticked in checked:
+            number = getattr(form.instance, phone_field)
+            if ticked and number in opted_out:
+                form.instance.sms_opt_in = False
+                report.kept_opted_out.append((line, number))
             if not changed:
                 report.unchanged += 1
                 continue

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from crmsms.crm import consent
@@ -296,7 +297,8 @@ def expire_leases() -> tuple[int, int]:
     requeued = move(never_called, states.TO_SEND, kind="requeued", actor=WORKER, only_from={states.SENDING},
                     where=Q(lease_until__lt=now, calling_at__isnull=True),
                     detail="The worker stopped before calling the provider; queued again.",
-                    lease_until=None, due_at=now)
+                    # The claim counted an attempt, but the provider was never called: not one.
+                    lease_until=None, due_at=now, attempts=Greatest(F("attempts") - 1, 0))
     lost = move(maybe_called, states.UNKNOWN, kind="unknown", actor=WORKER, only_from={states.SENDING},
                 where=Q(lease_until__lt=now, calling_at__isnull=False),
                 detail="The worker stopped while calling the provider: the message may or may not "

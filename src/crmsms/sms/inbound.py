@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crmsms.crm import consent, phones
@@ -68,9 +68,13 @@ def receive(provider: str, *, from_number: str, text: str, to_number: str = "", 
             return already
     keyword = keyword_of(text)
     text = storable(text)
-    message = InboundSms.objects.create(
-        provider=provider, provider_message_id=provider_message_id[:100], from_number=number[:20],
-        to_number=to_number[:20], text=text, keyword=keyword, payload=storable(payload or {}))
+    try:
+        with transaction.atomic():  # two calls of one retried SMS at once: the second finds the first
+            message = InboundSms.objects.create(
+                provider=provider, provider_message_id=provider_message_id[:100], from_number=number[:20],
+                to_number=to_number[:20], text=text, keyword=keyword, payload=storable(payload or {}))
+    except IntegrityError:
+        return InboundSms.objects.get(provider=provider, provider_message_id=provider_message_id[:100])
     if keyword == STOP:
         changed = consent.opt_out(number, source=ConsentChange.INBOUND_STOP, actor=provider,
                                   detail=f"replied « {text.strip()[:200]} »")
@@ -84,6 +88,7 @@ def receive(provider: str, *, from_number: str, text: str, to_number: str = "", 
 
 
 HELP_ANSWER_INTERVAL = timedelta(hours=1)
+HELP_ANSWERS_PER_MINUTE = 30
 
 
 def answer_help(asked: InboundSms) -> SmsMessage | None:
@@ -95,6 +100,13 @@ def answer_help(asked: InboundSms) -> SmsMessage | None:
     since = timezone.now() - HELP_ANSWER_INTERVAL
     if SmsMessage.objects.filter(reply_to__from_number=asked.from_number, created_at__gte=since).exists():
         log.info("HELP from %s: answered within the hour already, not again", asked.from_number)
+        return None
+    # And at most so many a minute in all: whoever got hold of an inbound URL cannot make us
+    # text thousands of numbers with forged HELPs.
+    last_minute = SmsMessage.objects.filter(reply_to__isnull=False, created_at__gte=timezone.now() - timedelta(minutes=1))
+    if last_minute.count() >= HELP_ANSWERS_PER_MINUTE:
+        log.warning("HELP from %s: %d automatic answers in the last minute already, not answered",
+                    asked.from_number, HELP_ANSWERS_PER_MINUTE)
         return None
     measured = segments.measure(text)
     now = timezone.now()

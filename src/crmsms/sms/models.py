@@ -332,5 +332,6 @@ class InboundSms(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        # A provider's retry of the same SMS is found by its id (sms/inbound.py).
-        indexes = [models.Index(fields=["provider", "provider_message_id"], name="inbound_provider_id_idx")]
+        # A provider's retry of the same SMS is the same SMS (sms/inbound.py).
+        constraints = [models.UniqueConstraint(fields=["provider", "provider_message_id"],
+                                               condition=~Q(provider_message_id=""), name="inbound_unique_provider_id")]

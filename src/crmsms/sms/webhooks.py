@@ -238,8 +238,6 @@ def kannel_dlr(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "stored"})
 
 
-@csrf_exempt
-@require_http_methods(["GET", "POST"])
 def _kannel_text(request: HttpRequest, params: dict) -> str:
     """The text of an SMS Kannel passes on. A UCS-2 one (coding=%c is 2: an accent outside
     GSM's alphabet, an emoji) comes as its raw UTF-16 octets unless Kannel's `mo-recode`
@@ -255,6 +253,8 @@ def _kannel_text(request: HttpRequest, params: dict) -> str:
         return params["text"]
 
 
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
 def kannel_inbound(request: HttpRequest) -> HttpResponse:
     """An SMS someone sent us, from a Kannel `sms-service` whose get-url is this URL with
     from=%p&to=%P&text=%a&id=%I (Kannel's id: a retried call is received once)."""

@@ -33,8 +33,10 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
+from queue import Queue
 from urllib.parse import parse_qs, unquote
 
+import smsutil
 from django.db import close_old_connections
 
 from .. import segments
@@ -69,17 +71,21 @@ class _Waiter:
 
 
 class Session:
-    """One bound SMPP session: a socket, a reader thread that matches answers to requests by
-    sequence number, answers the SMSC's own requests, and hands over deliver_sm."""
+    """One bound SMPP session: a socket; a reader thread that matches answers to requests by
+    sequence number and answers the SMSC's own requests; and a storer thread that stores
+    each deliver_sm (a receipt, an SMS someone sent) and only then acknowledges it, so that a
+    slow database never holds up the answers to our submits."""
 
     def __init__(self, sock: socket.socket, on_deliver) -> None:
         self.sock, self.on_deliver = sock, on_deliver
-        self.lock = threading.Lock()  # one writer at a time
+        self.lock = threading.RLock()  # one writer at a time; _end may be called while writing
         self.waiting: dict[int, _Waiter] = {}
         self.sequence = 0
         self.open = True
         self.last_heard = time.monotonic()
+        self.delivered: Queue = Queue()
         self.reader = threading.Thread(target=self._read, name="smpp-reader", daemon=True)
+        self.storer = threading.Thread(target=self._store, name="smpp-storer", daemon=True)
 
     @classmethod
     def bind(cls, host: str, port: int, system_id: str, password: str, system_type: str, use_tls: bool,
@@ -90,7 +96,11 @@ class Session:
         sock.settimeout(None)
         session = cls(sock, on_deliver)
         session.reader.start()
-        answer = session.request(lambda seq: pdu.bind_transceiver(seq, system_id, password, system_type))
+        session.storer.start()
+        try:
+            answer = session.request(lambda seq: pdu.bind_transceiver(seq, system_id, password, system_type))
+        except NotBound:
+            answer = None
         if answer is None or answer.status != pdu.ESME_ROK:
             session.close()
             raise BindRefused(answer.status if answer else None)
@@ -107,11 +117,12 @@ class Session:
             if not self.open:
                 raise NotBound("the session has ended")
             sequence = self._next_sequence()
+            data = build(sequence).encode()
             waiter = self.waiting[sequence] = _Waiter(threading.Event(), on_answer=on_answer)
             try:
-                self.sock.sendall(build(sequence).encode())
+                self.sock.sendall(data)
             except OSError as exc:
-                del self.waiting[sequence]
+                self.waiting.pop(sequence, None)
                 self._end()
                 raise NotBound(f"could not write to the SMSC ({exc})") from exc
         return waiter
@@ -136,17 +147,20 @@ class Session:
                 message = pdu.read_pdu(self._recv_exactly)
                 self.last_heard = time.monotonic()
                 if message.command_id & 0x80000000:  # an answer to one of ours (or generic_nack)
-                    waiter = self.waiting.pop(message.sequence, None)
+                    with self.lock:
+                        waiter = self.waiting.pop(message.sequence, None)
                     if waiter:
                         waiter.answer = message
                         if waiter.on_answer:
                             waiter.on_answer(message)
                         waiter.done.set()
                 elif message.command_id == pdu.DELIVER_SM:
-                    # Stored first, acknowledged after: if storing fails, the SMSC keeps it
-                    # and delivers it again.
-                    status = pdu.ESME_ROK if self.on_deliver(message.fields) else 0x08
-                    self._answer(pdu.response(message, status, b"\0"))
+                    if message.fields.get("malformed"):
+                        # Refused for good (not "try again"): the same octets would fail again forever.
+                        log.warning("SMPP: a deliver_sm we cannot read (%s): refused", message.fields["malformed"])
+                        self._answer(pdu.response(message, pdu.ESME_RX_R_APPN, b"\0"))
+                    else:
+                        self.delivered.put(message)
                 elif message.command_id == pdu.ENQUIRE_LINK:
                     self._answer(pdu.response(message))
                 elif message.command_id == pdu.UNBIND:
@@ -161,8 +175,19 @@ class Session:
         finally:
             self._end()
 
+    def _store(self) -> None:
+        """Stored first, acknowledged after: if storing fails, the answer asks the SMSC to
+        deliver it again later (ESME_RX_T_APPN), so nothing is lost."""
+        while (message := self.delivered.get()) is not None:
+            if not self.open:
+                continue  # it could not be acknowledged: the SMSC delivers it again, not stored twice
+            status = pdu.ESME_ROK if self.on_deliver(message.fields) else pdu.ESME_RX_T_APPN
+            self._answer(pdu.response(message, status, b"\0"))
+
     def _answer(self, message: pdu.Pdu) -> None:
         with self.lock:
+            if not self.open:
+                return  # not acknowledged: the SMSC delivers it again on the next session
             try:
                 self.sock.sendall(message.encode())
             except OSError:
@@ -170,23 +195,30 @@ class Session:
 
     def _end(self) -> None:
         """No more requests; whoever waits for an answer gets None (it may have been taken)."""
-        self.open = False
-        for waiter in list(self.waiting.values()):
+        with self.lock:
+            if not self.open and not self.waiting:
+                return
+            self.open = False
+            waiting, self.waiting = list(self.waiting.values()), {}
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+        for waiter in waiting:
             waiter.done.set()
-        self.waiting.clear()
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+        self.delivered.put(None)  # the storer stops once what was delivered is stored
 
     def close(self) -> None:
+        """Unbind, and return once what the SMSC delivered is stored (the worker is stopping)."""
         if self.open:
             try:
                 self.request(lambda seq: pdu.Pdu(pdu.UNBIND, sequence=seq), timeout=2)
             except NotBound:
                 pass
         self._end()
+        if self.storer.is_alive() and threading.current_thread() is not self.storer:
+            self.storer.join(timeout=10)
 
 
 class BindRefused(Exception):
@@ -203,6 +235,7 @@ class _Part:
     esm_class: int
     data_coding: int
     waiter: _Waiter | None = None
+    session: Session | None = None  # the one it was submitted on
     result: str = "unsent"  # unsent, submitted, accepted, throttled, refused, lost
     status: int = 0
     smsc_id: str = ""
@@ -223,8 +256,15 @@ class SmppConnector(Connector):
         self.source = options.get("source", "")
         if not self.source:
             raise ValueError("smpp:// needs ?source= (a number or an alphanumeric sender)")
-        self.window = int(options.get("window", "10"))
+        self.window = int(options.get("window", "10")) if options.get("window", "10").isdigit() else 0
         self.system_type = options.get("system_type", "")
+        # What SMPP 3.4 allows (C strings with their NUL): refused now, not at every bind.
+        for what, value, limit in (("the system id", self.system_id, 15), ("the password", self.password, 8),
+                                   ("?source=", self.source, 20), ("?system_type=", self.system_type, 12)):
+            if len(value) > limit or not value.isascii():
+                raise ValueError(f"smpp://: {what} is at most {limit} ASCII characters in SMPP 3.4")
+        if not 1 <= self.window <= 1000:
+            raise ValueError("smpp://...?window= is the number of submits in flight: 1 to 1000")
         self.host, self.port, self.use_tls = url.hostname, url.port or 2775, url.scheme.endswith("+tls")
         self.where = f"the SMSC at {self.host}:{self.port}"
         self.session: Session | None = None
@@ -251,16 +291,16 @@ class SmppConnector(Connector):
             try:
                 session = Session.bind(self.host, self.port, self.system_id, self.password, self.system_type,
                                        self.use_tls, self._delivered)
-            except (OSError, BindRefused) as exc:
+            except Exception as exc:  # noqa: BLE001  whatever it was, this thread must go on trying
                 with self.bound:
-                    self.last_error = str(exc)
+                    self.last_error = str(exc) or exc.__class__.__name__
                     self.refused_status = exc.status if isinstance(exc, BindRefused) else None
                     self.bound.notify_all()
-                log.warning("SMPP: cannot bind to %s (%s); again in %.0fs", self.where, exc, delay)
+                log.warning("SMPP: cannot bind to %s (%s); again in %.0fs", self.where, self.last_error, delay)
                 self.stopping.wait(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, 60.0)
                 continue
-            delay = 1.0
+            bound_at = time.monotonic()
             with self.bound:
                 self.session, self.last_error, self.refused_status = session, "", None
                 self.bound.notify_all()
@@ -277,6 +317,15 @@ class SmppConnector(Connector):
                 self.session = None
             if self.stopping.is_set():
                 session.close()
+            elif time.monotonic() - bound_at > 30:
+                delay = 1.0  # it worked for a while: reconnect at once
+            else:
+                # Dropped soon after binding (an SMSC that cannot stand something we send):
+                # back off as for a refused bind, instead of binding again every second.
+                with self.bound:
+                    self.last_error = f"the session ended {time.monotonic() - bound_at:.0f} s after binding"
+                self.stopping.wait(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, 60.0)
 
     def _bound_session(self, wait: float = BIND_WAIT) -> Session:
         self.start()
@@ -322,7 +371,7 @@ class SmppConnector(Connector):
                     except NotBound:
                         break
                     queue.popleft()
-                    part.result = "submitted"
+                    part.result, part.session = "submitted", session
                     in_flight.append(part)
             if in_flight:
                 self._collect(in_flight.pop(0), queue)
@@ -343,8 +392,8 @@ class SmppConnector(Connector):
         answer = part.waiter.answer
         if answer is None:
             part.result = "lost"  # submitted, no answer: it may have been taken
-            if not part.waiter.done.is_set() and self.session:
-                self.session._end()  # a silent SMSC: start a new session rather than wait forever
+            if not part.waiter.done.is_set():
+                part.session._end()  # a silent SMSC: start a new session rather than wait forever
         elif answer.status == pdu.ESME_ROK:
             part.result, part.smsc_id = "accepted", answer.fields.get("message_id", "")
             self.pause = max(self.pause / 2, 0.0) if self.pause > 0.01 else 0.0
@@ -467,8 +516,6 @@ def decode_text(fields: dict) -> str:
     if coding in (0x03, 0x04):
         return data.decode("latin-1")
     try:
-        import smsutil
-
         return smsutil.decode(data)
-    except (ValueError, KeyError, UnicodeDecodeError):
+    except Exception:  # noqa: BLE001  an SMSC that sends Latin-1 with data_coding 0, or worse
         return data.decode("latin-1")

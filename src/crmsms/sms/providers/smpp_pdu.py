@@ -23,9 +23,12 @@ STATUS_NAMES = {
     0x0B: "ESME_RINVDSTADR", 0x0C: "ESME_RINVMSGID", 0x0D: "ESME_RBINDFAIL", 0x0E: "ESME_RINVPASWD",
     0x0F: "ESME_RINVSYSID", 0x14: "ESME_RMSGQFUL", 0x45: "ESME_RSUBMITFAIL", 0x48: "ESME_RINVSRCTON",
     0x49: "ESME_RINVSRCNPI", 0x50: "ESME_RINVDSTTON", 0x51: "ESME_RINVDSTNPI", 0x58: "ESME_RTHROTTLED",
-    0x61: "ESME_RINVSCHED", 0x62: "ESME_RINVEXPIRY", 0xFF: "ESME_RUNKNOWNERR",
+    0x61: "ESME_RINVSCHED", 0x62: "ESME_RINVEXPIRY", 0x64: "ESME_RX_T_APPN", 0x65: "ESME_RX_R_APPN",
+    0xFF: "ESME_RUNKNOWNERR",
 }
 ESME_ROK, ESME_RMSGQFUL, ESME_RTHROTTLED = 0x00, 0x14, 0x58
+# What we answer to a deliver_sm we could not take: try again later, or never (unreadable).
+ESME_RX_T_APPN, ESME_RX_R_APPN = 0x64, 0x65
 
 # esm_class bits: a UDH at the start of short_message; a delivery receipt (deliver_sm).
 ESM_UDHI, ESM_RECEIPT = 0x40, 0x04
@@ -90,7 +93,10 @@ def read_pdu(recv_exactly) -> Pdu:
     if command_id == SUBMIT_SM_RESP and pdu.body:
         pdu.fields["message_id"] = _cstrings(pdu.body, 1)[0][0]
     elif command_id == DELIVER_SM:
-        pdu.fields = _deliver_sm(pdu.body)
+        try:
+            pdu.fields = _deliver_sm(pdu.body)
+        except (IndexError, ValueError, struct.error) as error:  # a body shorter than its fields
+            pdu.fields = {"malformed": f"{error.__class__.__name__}: {error}"}
     return pdu
 
 
