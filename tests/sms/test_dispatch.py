@@ -66,6 +66,7 @@ def test_lease_expired_before_the_call_is_queued_again(contact):
     assert dispatch.expire_leases() == (1, 0)
     message.refresh_from_db()
     assert message.status == states.TO_SEND
+    assert message.attempts == 0  # the provider was never called: no attempt counted
     # The first claim's holder wakes up late: it must not send, the message is someone else's now.
     token2, ids2 = dispatch.claim_due()
     dispatch.send_claimed(token, ids)

@@ -244,3 +244,25 @@ def test_receipts_read_from_smpp34s_deliver_sm_with_and_without_tlvs():
         smpp34.Tlv(smpp34.TLV_RECEIPTED_MESSAGE_ID, b"XYZ\0"), smpp34.Tlv(smpp34.TLV_MESSAGE_STATE, b"\x02")]).encode())
     assert (smpp.parse_receipt(with_tlvs.fields)["id"], smpp.parse_receipt(with_tlvs.fields)["stat"]) == (
         "XYZ", "delivrd")
+
+
+def test_what_the_smsc_delivers_is_read_whatever_it_is():
+    # Latin-1 octets with data_coding 0 (some SMSCs): read, not refused forever.
+    assert smpp.decode_text({"short_message": b"caf\xe9", "esm_class": 0, "data_coding": 0}) == "café"
+    # A deliver_sm cut short: marked unreadable (answered ESME_RX_R_APPN), not a crash of the reader.
+    whole = smpp34.DeliverSm("33612345678", "MyShop", b"STOP", source_addr_ton=1, source_addr_npi=1).encode()
+    body = whole[16:20]
+    truncated = smpp_pdu.HEADER.pack(16 + len(body), smpp_pdu.DELIVER_SM, 0, 9) + body
+    stream = iter([truncated[:16], truncated[16:]])
+    message = smpp_pdu.read_pdu(lambda size: next(stream))
+    assert message.command_id == smpp_pdu.DELIVER_SM and "malformed" in message.fields
+
+
+def test_urls_beyond_what_smpp_allows_are_refused_up_front():
+    from urllib.parse import urlsplit
+
+    for url, words in [("smpp://esme:ninechars@h:2775?source=S", "the password is at most 8"),
+                       ("smpp://esme:pw@h:2775?source=S&window=0", "window= is the number of submits in flight"),
+                       ("smpp://esme:pw@h:2775?source=Boulangerie-Martin-Paris", "?source= is at most 20")]:
+        with pytest.raises(ValueError, match=words.replace("?", "\\?")):
+            smpp.SmppConnector(urlsplit(url))
