@@ -154,6 +154,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LOGIN_URL = "/login/"
+# Password guessing: this many failed logins for one username within the window block it
+# until the window has passed (users/login.py).
+CRMSMS_LOGIN_MAX_FAILURES = envint("CRMSMS_LOGIN_MAX_FAILURES", 5)
+CRMSMS_LOGIN_WINDOW_MINUTES = envint("CRMSMS_LOGIN_WINDOW_MINUTES", 15)
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 SESSION_COOKIE_HTTPONLY = True

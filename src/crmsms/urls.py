@@ -4,13 +4,14 @@ from django.urls import include, path
 
 from crmsms.api.routes import api
 from crmsms.sms import webhooks
+from crmsms.users import login
 from crmsms.users import views as users
 from crmsms.web import views as web
 
 urlpatterns = [
     path("", web.home, name="home"),
     path("health", web.health, name="health"),
-    path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
+    path("login/", login.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("preferences/", users.preferences, name="preferences"),
     path("api/v1/", api.urls),

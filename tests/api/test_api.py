@@ -220,3 +220,29 @@ def test_token_use_is_noted(api, user):
 
     api.get("/api/v1/contacts")
     assert ApiToken.objects.get(user=user).last_used_at is not None
+
+
+def test_a_token_acts_only_as_its_own_user(client, user, token, contact):
+    from django.contrib.auth import get_user_model
+
+    from crmsms.users.models import ApiToken
+
+    bob = get_user_model().objects.create_user("bob", password="builder-42-x")
+    bob_token = ApiToken.issue(bob)
+
+    def post(raw, key):
+        return client.post("/api/v1/messages", {"contact_id": contact.pk, "body": "Hi"}, content_type="application/json",
+                           headers={"Authorization": f"Bearer {raw}", "Idempotency-Key": key})
+
+    mine, his = post(token, "order-1").json(), post(bob_token, "order-1").json()
+    assert mine["id"] != his["id"]  # the same key from another user is another request, not alice's message
+    assert SmsMessage.objects.get(pk=his["id"]).created_by == bob
+    assert SmsMessage.objects.get(pk=mine["id"]).created_by == user
+    # The change is recorded as bob's, whoever else has a token.
+    client.patch(f"/api/v1/contacts/{contact.pk}", {"sms_opt_in": False}, content_type="application/json",
+                 headers={"Authorization": f"Bearer {bob_token}"})
+    assert contact.consent.order_by("-at", "-id").first().actor == "bob"
+    # A deactivated user's token stops working at once.
+    bob.is_active = False
+    bob.save()
+    assert client.get("/api/v1/contacts", headers={"Authorization": f"Bearer {bob_token}"}).status_code == 401

@@ -1,6 +1,7 @@
 """Login everywhere but the login page, health, static files and webhooks; CSRF on forms."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +97,30 @@ def test_health_does_not_leak_database_errors(client, monkeypatch):
     response = client.get("/health")
     assert response.status_code == 503
     assert response.json() == {"status": "error", "database": "unavailable"}
+
+
+def test_password_guessing_is_slowed_down(client, user, settings):
+    settings.CRMSMS_LOGIN_MAX_FAILURES = 3
+    for _ in range(3):
+        assert client.post("/login/", {"username": "alice", "password": "guess"}).status_code == 200
+    # Blocked now, even with the right password, and told for how long.
+    answer = client.post("/login/", {"username": "Alice", "password": "wonderland-42"})
+    assert answer.status_code == 429 and "Too many failed attempts: try again in 15 minutes" in answer.content.decode()
+    assert client.get("/").status_code == 302  # not logged in
+    # The admin's own login page is not reachable without a login: it leads to this one.
+    answer = client.post("/admin/login/", {"username": "alice", "password": "wonderland-42"})
+    assert answer.status_code == 302 and answer["Location"].startswith("/login/")
+    # Another user is not blocked by alice's failures (the address has 30 before it is).
+    get_user_model().objects.create_user("bob", password="builder-42-x")
+    assert client.post("/login/", {"username": "bob", "password": "builder-42-x"}).status_code == 302
+    # Once the window has passed, alice can log in, and that clears her failures.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from crmsms.users.models import LoginFailure
+
+    LoginFailure.objects.update(at=timezone.now() - timedelta(minutes=16))
+    client.logout()
+    assert client.post("/login/", {"username": "alice", "password": "wonderland-42"}).status_code == 302
+    assert not LoginFailure.objects.filter(username="alice").exists()

@@ -64,3 +64,12 @@ class ApiToken(models.Model):
         if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
             cls.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user
+
+
+class LoginFailure(models.Model):
+    """A failed login: recent ones slow down password guessing (users/login.py). Kept in the
+    database so that every web process, and a restarted one, sees the same count."""
+
+    username = models.CharField(max_length=150, db_index=True)  # as typed, lowercased
+    ip = models.CharField(max_length=45, db_index=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
