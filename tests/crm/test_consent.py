@@ -124,7 +124,8 @@ def test_nothing_is_sent_to_an_opted_out_number(two_records, user):
 
 def test_the_simulator_inbound_webhook(client, two_records, settings):
     settings.CRMSMS_SMS_URL = "simulator://tok@127.0.0.1:9"
-    body = json.dumps({"id": "MO1", "from": NUMBER, "to": "+33700000000", "text": "STOP"}).encode()
+    body = json.dumps({"id": "MO1", "from": NUMBER, "to": "+33700000000", "text": "STOP",
+                       "at": timezone.now().isoformat()}).encode()
     forged = client.post("/webhooks/simulator/inbound/", body, content_type="application/json",
                          headers={"X-Simulator-Signature": sign("guess", body)})
     assert forged.status_code == 403 and not InboundSms.objects.exists()

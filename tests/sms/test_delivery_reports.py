@@ -24,7 +24,7 @@ def queued(contact, body="Hello"):
 
 
 def post_report(client, payload, secret=TOKEN, signature=None):
-    body = json.dumps(payload).encode()
+    body = json.dumps({"at": timezone.now().isoformat(), **payload}).encode()  # as the simulator sends it
     return client.post("/webhooks/simulator/", body, content_type="application/json",
                        headers={"X-Simulator-Signature": sign(secret, body) if signature is None else signature})
 
@@ -124,7 +124,12 @@ def test_forged_reports_are_refused(client, contact, settings):
     assert client.post("/webhooks/simulator/", body, content_type="application/json",
                        headers={"X-Simulator-Signature": sign(TOKEN, body)}).status_code == 400
     assert client.get("/webhooks/simulator/").status_code == 405
+    # A genuine report replayed later: its signed "at" is outside the window.
+    old = post_report(client, {**payload, "at": (timezone.now() - timedelta(minutes=6)).isoformat()})
+    assert old.status_code == 403 and "stale" in old.json()["error"]
+    assert post_report(client, {**payload, "at": "yesterday"}).status_code == 403
     assert not DeliveryReport.objects.exists()
+    assert post_report(client, payload).status_code == 200  # the same, sent now
 
 
 @pytest.mark.django_db

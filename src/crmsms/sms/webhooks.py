@@ -7,10 +7,12 @@ import hashlib
 import hmac
 import json
 import logging
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -59,7 +61,27 @@ def _simulator_payload(request: HttpRequest) -> dict | JsonResponse:
     if not _matches(signature, [sign(secret, request.body) for secret in secrets]):
         log.warning("simulator callback refused: bad signature")
         return _refuse(403, "bad signature")
-    return _json_object(request)
+    payload = _json_object(request)
+    if isinstance(payload, dict) and not _recent(payload.get("at")):
+        # The signed body says when it was sent: an old one is a replay (the simulator signs
+        # each retry anew). Within the window, a replay changes nothing: reports only move
+        # forward and an inbound SMS is kept once per id.
+        log.warning("simulator callback refused: sent at %r, outside the replay window", payload.get("at"))
+        return _refuse(403, f"stale: a callback is accepted within {REPLAY_WINDOW.seconds // 60} minutes of being sent")
+    return payload
+
+
+REPLAY_WINDOW = timedelta(minutes=5)
+
+
+def _recent(at) -> bool:
+    try:
+        sent = datetime.fromisoformat(str(at))
+    except ValueError:
+        return False
+    if sent.tzinfo is None:
+        return False
+    return abs(timezone.now() - sent) <= REPLAY_WINDOW
 
 
 @csrf_exempt
