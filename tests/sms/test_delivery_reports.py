@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from crmsms.sms import dispatch, reports, states
-from crmsms.sms.models import DeliveryReport, SmsMessage
+from crmsms.crm.models import Contact
+from crmsms.sms import campaigns, dispatch, reports, states
+from crmsms.sms.models import DeliveryReport, SmsCampaign, SmsMessage
 from crmsms.sms.simulator import SimulatorConfig, sign, start_in_thread
 
 TOKEN = "s3cret-token"
@@ -248,9 +249,18 @@ def test_workers_applying_reports_for_the_same_messages_at_once_do_not_deadlock(
     from django.db import connection
 
     now = timezone.now()
+    # Two campaigns: each batch also updates their kept counts, which must stay right.
+    # (Their upserts deadlocked once in tests/sms/test_crashes.py on PostgreSQL, before a
+    # transaction wrote its counts once, in one order: this test has not reproduced that.)
+    two = [SmsCampaign.objects.create(name=f"C{n}", module="contacts", send_at=now, status=SmsCampaign.SENDING)
+           for n in range(2)]
+    people = Contact.objects.bulk_create(
+        Contact(last_name=f"P{i}", phone_mobile=f"+336{20000000 + i}", sms_opt_in=True) for i in range(60))
     messages = SmsMessage.objects.bulk_create(
-        SmsMessage(contact=contact, body="x", text="x", status=states.SENT, provider="simulator", sent_at=now,
-                   to_number=contact.phone_mobile) for _ in range(60))
+        SmsMessage(contact=person, body="x", text="x", status=states.SENT, provider="simulator", sent_at=now,
+                   to_number=person.phone_mobile, campaign=two[i % 2]) for i, person in enumerate(people))
+    for campaign in two:
+        campaigns.recount(campaign)
     # Every message reported 6 times (sent, delivered, duplicates), in a shuffled order:
     # concurrent batches name the same messages in different orders.
     import random
@@ -281,3 +291,4 @@ def test_workers_applying_reports_for_the_same_messages_at_once_do_not_deadlock(
     reports.apply_pending()  # whatever a worker left (a batch locked by another is skipped)
     assert set(SmsMessage.objects.values_list("status", flat=True)) == {states.DELIVERED}
     assert not DeliveryReport.objects.filter(processed_at__isnull=True).exists()
+    assert [campaigns.stats(c) for c in two] == [campaigns.recount(c) for c in two]

@@ -32,7 +32,7 @@ from . import eligibility, sending_hours, states
 from .models import SmsCampaign, SmsMessage
 from .providers import connector_at, url_for
 from .providers.base import ACCEPTED, AMBIGUOUS, FAILED, RETRY_LATER, UNSUBSCRIBED, Outcome, OutgoingSms
-from .transitions import Each, move, move_each
+from .transitions import Each, move, move_each, together
 
 log = logging.getLogger(__name__)
 WORKER = "worker"
@@ -247,7 +247,7 @@ def _write_outcomes(token: str, results: list[tuple[SmsMessage, Outcome]], provi
         )
         for message, outcome in results if outcome.kind == ACCEPTED
     }
-    with transaction.atomic():
+    with transaction.atomic(), together(message.pk for message, _ in results):
         # From "sending", or from "unknown" if our lease ran out while the call was slow:
         # the provider's acceptance settles it either way.
         move_each(accepted, states.SENT, kind="sent", actor=WORKER, sent_at=now, lease_until=None,

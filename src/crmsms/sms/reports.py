@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from . import states
 from .models import DeliveryReport, MessageEvent, SmsMessage
-from .transitions import Each, move, move_each
+from .transitions import Each, move, move_each, together
 
 log = logging.getLogger(__name__)
 REFERENCE = re.compile(r"^crmsms-(\d{1,18})$")  # what we send with every message
@@ -90,12 +90,14 @@ def apply_pending(mapping: dict[str, dict[str, str]] | None = None) -> int:
 
 def _apply(reports: list[DeliveryReport], mapping: dict[str, dict[str, str]]) -> int:
     messages = _find_messages(reports)
-    # Every message this batch touches, locked first and in id order: a batch moves them
-    # target by target and writes history and reports that reference them, and another
-    # worker's batch may hold reports for the same messages (one per part): taking the
-    # locks in one order up front is what keeps the two from deadlocking.
-    list(SmsMessage.objects.select_for_update().filter(pk__in={m.pk for m in messages.values()})
-         .order_by("id").values_list("id", flat=True))
+    # Every message this batch touches, locked first in id order, and the counts written
+    # once: another worker's batch may hold reports for the same messages (one per part).
+    with together(m.pk for m in messages.values()):
+        return _apply_locked(reports, messages, mapping)
+
+
+def _apply_locked(reports: list[DeliveryReport], messages: dict[int, SmsMessage],
+                  mapping: dict[str, dict[str, str]]) -> int:
     # A report can overtake the worker: the provider answered, and reported, before the
     # worker wrote down that answer. Such a report waits for the next pass.
     reports = [r for r in reports if r.pk not in messages or messages[r.pk].status != states.SENDING]

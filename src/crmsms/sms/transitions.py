@@ -7,6 +7,8 @@ writes one history event per moved message, all in one transaction.
 
 from collections import Counter
 from collections.abc import Iterable
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
@@ -88,12 +90,39 @@ def move_each(
             if campaign_id is not None:
                 counts[campaign_id, source] -= 1
                 counts[campaign_id, target] += 1
-        add_counts(counts)
+        pending = _pending_counts.get()
+        if pending is not None:
+            pending.update(counts)  # written once, at the end of the transaction (see together)
+        else:
+            add_counts(counts)
     return moved
 
 
 # The statuses a campaign's chart shows over time: what happened to its messages when.
 CHARTED = (states.SENT, states.DELIVERED, states.UNDELIVERED, states.FAILED, states.UNKNOWN)
+
+
+_pending_counts: ContextVar[Counter | None] = ContextVar("pending_counts", default=None)
+
+
+@contextmanager
+def together(ids: Iterable[int]):
+    """For a transaction that moves several sets of messages (a batch of outcomes, a batch of
+    reports): lock all of them first, in id order, and write the campaigns' counts once at
+    the end, in one order. Two workers doing this on overlapping messages (the parts of one
+    message reported at once; a report and the worker's outcome) then wait for each other
+    instead of deadlocking. Call it inside transaction.atomic()."""
+    list(SmsMessage.objects.select_for_update().filter(pk__in=list(ids)).order_by("id").values_list("id", flat=True))
+    if _pending_counts.get() is not None:  # already inside one
+        yield
+        return
+    token = _pending_counts.set(Counter())
+    try:
+        yield
+        counts = _pending_counts.get()
+    finally:
+        _pending_counts.reset(token)
+    add_counts(counts)
 
 
 def add_counts(counts: Counter) -> None:
