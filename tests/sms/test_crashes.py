@@ -13,6 +13,8 @@ import collections
 import os
 import random
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -22,7 +24,8 @@ from crmsms.crm.models import Contact
 from crmsms.sms import campaigns, states
 from crmsms.sms.models import SmsCampaign, SmsMessage
 from crmsms.sms.simulator import SimulatorConfig, start_in_thread
-from tests.sms.test_worker_processes import start_worker, stop, wait_for
+from tests.gateways.kannel import free_port
+from tests.sms.test_worker_processes import database_url, start_worker, stop, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 
@@ -31,11 +34,20 @@ KILLS = int(os.environ.get("CRMSMS_SOAK_KILLS", "10"))
 TOKEN = "soak-token"
 
 
-def test_killed_workers_lose_nothing_and_send_nothing_twice(tmp_path, live_server, settings):
+def test_killed_workers_lose_nothing_and_send_nothing_twice(tmp_path, settings):
     server, thread, port = start_in_thread(SimulatorConfig(
         token=TOKEN, log_path=tmp_path / "simulator.jsonl", latency_ms=100, report_delay_ms=20, seed=3))
-    settings.CRMSMS_SMS_URL = f"simulator://{TOKEN}@127.0.0.1:{port}"  # the webhook checks reports with it
-    settings.CRMSMS_PUBLIC_URL = live_server.url
+    settings.CRMSMS_SMS_URL = server_url(port)
+    # The reports come back to a real `crmsms serve` on the test database, as in production
+    # (Django's test server drops connections under a soak run's flood of reports).
+    web_port = free_port()
+    public_url = f"http://127.0.0.1:{web_port}"
+    web = subprocess.Popen(
+        [sys.executable, "-m", "crmsms", "serve", "--port", str(web_port)], stdout=subprocess.PIPE, text=True,
+        env={**{k: v for k, v in os.environ.items() if k != "HUEY_URL"}, "DATABASE_URL": database_url(),
+             "CRMSMS_SMS_URL": server_url(port), "CRMSMS_DATA_DIR": str(tmp_path / "data"),
+             "CRMSMS_LOG_LEVEL": "WARNING"})
+    web.stdout.readline()  # "Web UI on ...": listening
     now = timezone.now()
     contacts = Contact.objects.bulk_create(
         (Contact(last_name=f"P{i}", phone_mobile=f"+336{10000000 + i}", sms_opt_in=True) for i in range(MESSAGES)),
@@ -46,7 +58,7 @@ def test_killed_workers_lose_nothing_and_send_nothing_twice(tmp_path, live_serve
         (SmsMessage(contact=c, campaign=campaign, body="Soak", text="Soak", status=states.TO_SEND, send_at=now,
                     due_at=now, to_number=c.phone_mobile) for c in contacts), batch_size=2000)
     campaigns.recount(campaign)
-    env = {"CRMSMS_PUBLIC_URL": live_server.url, "CRMSMS_LEASE_SECONDS": "3", "CRMSMS_BATCH_SIZE": "25",
+    env = {"CRMSMS_PUBLIC_URL": public_url, "CRMSMS_LEASE_SECONDS": "3", "CRMSMS_BATCH_SIZE": "25",
            "CRMSMS_SENDING_HOURS": ""}
     rng = random.Random(11)
     in_flight_at_kill = 0
@@ -69,6 +81,8 @@ def test_killed_workers_lose_nothing_and_send_nothing_twice(tmp_path, live_serve
     finally:
         server.stop()
         thread.join(timeout=5)
+        web.terminate()
+        web.wait(timeout=30)
     accepted = references(tmp_path)
     statuses = collections.Counter(SmsMessage.objects.values_list("status", flat=True))
     print(f"{KILLS} kills ({in_flight_at_kill} with messages in flight), {MESSAGES} messages: {dict(statuses)}")
