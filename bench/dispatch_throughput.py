@@ -18,7 +18,7 @@ import sys
 import time
 
 from report import emit
-from scratch import django_on, free_port
+from scratch import django_on, free_port, wait_for_simulator
 
 
 def main() -> None:
@@ -50,13 +50,7 @@ def run(n: int, port: int, in_campaign: bool) -> None:
     from crmsms.sms import campaigns, dispatch, states
     from crmsms.sms.models import SmsCampaign, SmsMessage
 
-    for _ in range(100):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/health")
-            break
-        except httpx.ConnectError:
-            time.sleep(0.05)
-
+    wait_for_simulator(port)
     with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
         start = time.perf_counter()
         for i in range(n):

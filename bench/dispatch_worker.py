@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from report import emit
-from scratch import django_on, free_port
+from scratch import django_on, free_port, wait_for_simulator
 
 THREADS = 4  # `crmsms worker`'s default
 
@@ -64,18 +64,6 @@ def main() -> None:
         print(f"database: {connection.vendor}, {n:,} messages, provider latency {args.latency_ms:g} ms, "
               f"worker with {THREADS} threads x {settings.CRMSMS_PROVIDER_CONCURRENCY} calls in flight")
         emit(f"dispatch_L{args.latency_ms:g}{suffix}", rate, "msg/s", limit, note=how)
-
-
-def wait_for_simulator(port: int) -> None:
-    import httpx
-
-    for _ in range(200):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/health")
-            return
-        except httpx.ConnectError:
-            time.sleep(0.05)
-    raise RuntimeError("the simulator did not start")
 
 
 def bare_client(port: int, n: int, concurrency: int) -> float:

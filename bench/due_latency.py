@@ -16,9 +16,9 @@ import sys
 import time
 from datetime import datetime, timedelta
 
-from dispatch_worker import start_worker, wait_for_simulator
+from dispatch_worker import start_worker
 from report import emit
-from scratch import django_on, free_port
+from scratch import django_on, free_port, wait_for_simulator
 
 
 def main() -> None:

@@ -47,3 +47,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for_simulator(port: int) -> None:
+    """Return once a `crmsms simulator` started on `port` answers."""
+    import time
+
+    import httpx
+
+    for _ in range(200):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health")
+            return
+        except httpx.ConnectError:
+            time.sleep(0.05)
+    raise RuntimeError("the simulator did not start")

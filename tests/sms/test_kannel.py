@@ -36,6 +36,14 @@ def queued(contact, text="Hello"):
                                      due_at=now, to_number=contact.phone_mobile)
 
 
+def sent_through_kannel(settings, contact) -> tuple[SmsMessage, str]:
+    """A message Kannel took (its password s3cret), and our reference for its reports."""
+    settings.CRMSMS_SMS_URL = "kannel://crm:s3cret@127.0.0.1:13013"
+    message = SmsMessage.objects.create(contact=contact, body="Hi", text="Hi", status=states.SENT,
+                                        to_number=contact.phone_mobile, provider="kannel")
+    return message, f"crmsms-{message.pk}"
+
+
 def wait_for_reports(messages, status, timeout=15):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -117,10 +125,7 @@ def test_a_stop_sent_through_kannel_opts_the_number_out(kannel, contact):
 
 @pytest.mark.django_db
 def test_reports_and_inbound_sms_without_the_token_are_refused(client, settings, contact):
-    settings.CRMSMS_SMS_URL = "kannel://crm:s3cret@127.0.0.1:13013"
-    message = SmsMessage.objects.create(contact=contact, body="Hi", text="Hi", status=states.SENT,
-                                        to_number=contact.phone_mobile, provider="kannel")
-    ref = f"crmsms-{message.pk}"
+    message, ref = sent_through_kannel(settings, contact)
     report = {"ref": ref, "status": "1", "at": "1795673953", "smsc_id": "abc", "reply": ""}
     assert client.get("/webhooks/kannel/dlr", report).status_code == 403  # no token
     assert client.get("/webhooks/kannel/dlr", {**report, "token": report_token("other", ref)}).status_code == 403
@@ -142,10 +147,7 @@ def test_reports_and_inbound_sms_without_the_token_are_refused(client, settings,
 
 @pytest.mark.django_db
 def test_an_smsc_rejection_makes_the_message_undelivered_with_the_smsc_answer(client, settings, contact):
-    settings.CRMSMS_SMS_URL = "kannel://crm:s3cret@127.0.0.1:13013"
-    message = SmsMessage.objects.create(contact=contact, body="Hi", text="Hi", status=states.SENT,
-                                        to_number=contact.phone_mobile, provider="kannel")
-    ref = f"crmsms-{message.pk}"
+    message, ref = sent_through_kannel(settings, contact)
     answer = client.get("/webhooks/kannel/dlr", {"ref": ref, "token": report_token("s3cret", ref), "status": "16",
                                                  "reply": "NACK/0x0000000b/Invalid Destination Address"})
     assert answer.status_code == 200

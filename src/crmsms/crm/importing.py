@@ -109,6 +109,7 @@ def import_records(module, text: str, *, user, file_name: str, consent_reason: s
     checked = []  # (line, form, opt-in reason) of the lines to save
     opted_out = set(OptOut.objects.values_list("number", flat=True))
     seen_numbers: dict[str, int] = {}  # number -> the line that has it, for lines without an id
+    lines = []  # (line, the row's values by field)
     for line, row in rows[1:]:
         if not any(cell.strip() for cell in row):
             continue
@@ -116,18 +117,16 @@ def import_records(module, text: str, *, user, file_name: str, consent_reason: s
             report.errors.append(f"Line {line}: {len(row)} values for {len(header)} columns: a value containing "
                                  f"the separator must be in double quotes.")
             continue
-        values = {columns[i]: cell.strip() for i, cell in enumerate(row) if columns.get(i)}
+        lines.append((line, {columns[i]: cell.strip() for i, cell in enumerate(row) if columns.get(i)}))
+    existing = _Existing(model, [values for _, values in lines])
+    for line, values in lines:
         try:
-            instance = _existing(model, phone_field, values, line)
+            instance = existing.of(values, line)
             data = _form_data(module.form, instance, values, line, opt_in_label)
         except ValidationError as error:
             report.errors.append(error.messages[0])
             continue
-        number = data.get(phone_field, "")
-        try:
-            number = phones.normalise(number, field_label="") if number else ""
-        except ValidationError:
-            pass  # the form names the bad number below
+        number = _normalised(data.get(phone_field, ""))
         if number and not values.get("id"):
             if number in seen_numbers:
                 report.errors.append(f"Line {line}: {number} is also on line {seen_numbers[number]}: one line per "
@@ -186,34 +185,51 @@ def _values(instance, form_class) -> dict | None:
     return {name: getattr(instance, instance._meta.get_field(name).attname) for name in form_class._meta.fields}
 
 
-def _existing(model, phone_field: str, values: dict, line: int):
-    """The record a line updates: by id, else the only one with its number; or None."""
-    if values.get("id"):
-        if not values["id"].isdigit():
-            raise ValidationError(f"Line {line}: id: {values['id']!r} is not a record id.")
-        record = model.objects.filter(pk=int(values["id"])).first()
-        if record is None:
-            raise ValidationError(f"Line {line}: id: no {model._meta.verbose_name} with id {values['id']}.")
-        return record
-    number = values.get(phone_field, "")
-    if not number:
-        return None
+def _normalised(number: str) -> str:
     try:
-        number = phones.normalise(number, field_label="")
+        return phones.normalise(number, field_label="") if number else ""
     except ValidationError:
-        return None  # the form names the bad number
-    matches = list(model.objects.filter(**{phone_field: number})[:2])
-    if len(matches) > 1:
-        raise ValidationError(f"Line {line}: several {model._meta.verbose_name_plural} have the number {number}: "
-                              "give the id of the one to update in an id column.")
-    return matches[0] if matches else None
+        return ""  # the form names the bad number
+
+
+class _Existing:
+    """The records the file's lines update, read a few hundred at a time, not one query per line."""
+
+    CHUNK = 500
+
+    def __init__(self, model, rows: list[dict]) -> None:
+        self.model, self.phone_field = model, model.phone_field
+        ids = sorted({int(v["id"]) for v in rows if v.get("id", "").isdigit()})
+        numbers = sorted({n for v in rows if not v.get("id") and (n := _normalised(v.get(self.phone_field, "")))})
+        self.by_id, self.by_number = {}, {}
+        for i in range(0, len(ids), self.CHUNK):
+            self.by_id.update(model.objects.in_bulk(ids[i:i + self.CHUNK]))
+        for i in range(0, len(numbers), self.CHUNK):
+            for record in model.objects.filter(**{f"{self.phone_field}__in": numbers[i:i + self.CHUNK]}):
+                self.by_number.setdefault(getattr(record, self.phone_field), []).append(record)
+
+    def of(self, values: dict, line: int):
+        """The record a line updates: by id, else the only one with its number; or None."""
+        name = self.model._meta.verbose_name
+        if values.get("id"):
+            if not values["id"].isdigit():
+                raise ValidationError(f"Line {line}: id: {values['id']!r} is not a record id.")
+            record = self.by_id.get(int(values["id"]))
+            if record is None:
+                raise ValidationError(f"Line {line}: id: no {name} with id {values['id']}.")
+            return record
+        number = _normalised(values.get(self.phone_field, ""))
+        matches = self.by_number.get(number, []) if number else []
+        if len(matches) > 1:
+            raise ValidationError(f"Line {line}: several {self.model._meta.verbose_name_plural} have the number "
+                                  f"{number}: give the id of the one to update in an id column.")
+        return matches[0] if matches else None
 
 
 def _form_data(form_class, instance, values: dict, line: int, opt_in_label: str) -> dict:
     """What the form gets: the record's current values, then the file's."""
-    form = form_class(instance=instance)
-    data = {name: form.initial.get(name) for name in form.fields if name != "consent_reason"}
-    data = {name: ("" if value is None else value) for name, value in data.items()}
+    current = _values(instance, form_class) or {}
+    data = {name: "" if current.get(name) is None else current[name] for name in form_class._meta.fields}
     for name, value in values.items():
         if name == "id":
             continue
