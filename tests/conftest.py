@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from huey.contrib.djhuey import HUEY
 
 from crmsms.crm.models import Account, Contact
+from crmsms.sms import breaker, ratelimit
 from crmsms.sms.providers.memory import MemoryConnector
 from crmsms.users.models import ApiToken, Profile
 
@@ -20,6 +21,8 @@ def _memory_provider(settings):
     settings.CRMSMS_SENDING_HOURS = ""
     HUEY.immediate = True
     MemoryConnector.reset()
+    breaker.reset()  # each test starts with no errors counted and no rate booked
+    ratelimit.forget()
     yield
     MemoryConnector.reset()
 

@@ -100,6 +100,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "crmsms.sms.context_processors.provider_pauses",
             ],
         },
     },
@@ -148,6 +149,9 @@ else:
         "filename": str(DATA_DIR / "huey.sqlite3"),
         "immediate": False,
     }
+# Where the provider accounts' rate limits are counted for all workers (sms/ratelimit.py):
+# the task engine's Redis unless another is named; none with the SQLite task engine.
+CRMSMS_REDIS_URL = env("CRMSMS_REDIS_URL", env("HUEY_URL", ""))
 
 # --- Auth, i18n, time ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -185,6 +189,9 @@ CRMSMS_SMS_ROUTES = env("CRMSMS_SMS_ROUTES", "")
 CRMSMS_DATE_FORMAT = env("CRMSMS_DATE_FORMAT", "%d/%m/%Y")
 # How long a worker may hold claimed messages before they are treated as abandoned.
 CRMSMS_LEASE_SECONDS = envint("CRMSMS_LEASE_SECONDS", 120)
+# One worker runs the periodic jobs (sms/periodic.py); another takes them over once it has
+# not renewed its lease for this long. Keep the workers' clocks in sync (NTP).
+CRMSMS_PERIODIC_LEASE_SECONDS = envint("CRMSMS_PERIODIC_LEASE_SECONDS", 30)
 CRMSMS_BATCH_SIZE = envint("CRMSMS_BATCH_SIZE", 50)
 # A campaign generation whose worker wrote no heartbeat for this long is resumed by another.
 CRMSMS_GENERATION_STALE_SECONDS = envint("CRMSMS_GENERATION_STALE_SECONDS", 60)
@@ -209,6 +216,9 @@ CRMSMS_HELP_REPLY = env("CRMSMS_HELP_REPLY", "Reply STOP to receive no more SMS 
 CRMSMS_CALL_CHUNK = envint("CRMSMS_CALL_CHUNK", 10)
 CRMSMS_MAX_ATTEMPTS = envint("CRMSMS_MAX_ATTEMPTS", 6)
 CRMSMS_RETRY_BASE_SECONDS = envint("CRMSMS_RETRY_BASE_SECONDS", 30)
+# A provider account whose calls fail in a burst is paused this many seconds, then tried
+# with one message; each pause in a row is twice as long (sms/breaker.py). 0: never pause.
+CRMSMS_PROVIDER_PAUSE_SECONDS = float(env("CRMSMS_PROVIDER_PAUSE_SECONDS", "30"))
 CRMSMS_PROVIDER_TIMEOUT = float(env("CRMSMS_PROVIDER_TIMEOUT", "10"))
 # Calls to an HTTP provider in flight at once per sending thread (a chunk of
 # CRMSMS_CALL_CHUNK messages is sent this many at a time): with 100 ms per answer, one

@@ -17,6 +17,7 @@ import time
 import uuid
 from dataclasses import replace
 from datetime import timedelta
+from datetime import timezone as dt_timezone
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -28,10 +29,10 @@ from django.utils import timezone
 from crmsms.crm import consent
 from crmsms.crm.models import ConsentChange
 
-from . import eligibility, sending_hours, states
+from . import breaker, eligibility, ratelimit, sending_hours, states
 from .models import SmsCampaign, SmsMessage
 from .providers import connector_at, url_for
-from .providers.base import ACCEPTED, AMBIGUOUS, FAILED, RETRY_LATER, UNSUBSCRIBED, Outcome, OutgoingSms
+from .providers.base import ACCEPTED, AMBIGUOUS, FAILED, RETRY_LATER, UNSUBSCRIBED, Connector, Outcome, OutgoingSms
 from .transitions import Each, move, move_each, together
 
 log = logging.getLogger(__name__)
@@ -100,20 +101,74 @@ def send_claimed(token: str, ids: list[int]) -> None:
     for message in ready:
         number = message.record.sms_number if message.record else message.to_number
         by_route.setdefault(url_for(number or message.to_number), []).append(message)
-    size = settings.CRMSMS_CALL_CHUNK
     for url, messages_of_route in by_route.items():
-        connector = connector_at(url)
-        for start in range(0, len(messages_of_route), size):
-            chunk = _begin_calling(token, messages_of_route[start:start + size], connector.name)
-            if not chunk:
-                continue
-            outcomes = connector.send_batch([
-                OutgoingSms(message_id=m.pk, to=m.to_number, body=m.text, reference=f"crmsms-{m.pk}")
-                for m in chunk
-            ])
-            if len(outcomes) != len(chunk):
-                raise RuntimeError(f"{connector.name} returned {len(outcomes)} outcomes for {len(chunk)} messages")
-            record_outcomes(token, list(zip(chunk, outcomes, strict=True)), provider=connector.name)
+        _send_route(token, connector_at(url), messages_of_route)
+
+
+# A chunk whose turn under the provider's rate limit is further away than this goes back to
+# wait for it (see _send_route) instead of holding a sending thread.
+MAX_RATE_WAIT = 5.0
+
+
+def _send_route(token: str, connector: Connector, messages: list[SmsMessage]) -> None:
+    """Send `messages` through `connector` a chunk at a time: within the account's rate
+    limit, and not while sending to it is paused (sms/breaker.py)."""
+    held = Q(claim_token=token)
+    queue = list(messages)
+    while queue:
+        pause = breaker.pause_of(connector.account)
+        trial = pause is not None and pause.until <= timezone.now()
+        if pause is not None and not trial:
+            _send_back(held, {m.pk: pause.until for m in queue},
+                       f"Sending through {connector.account} is paused until {_utc(pause.until)} UTC: "
+                       f"{pause.reason} It resumes by itself.")
+            return
+        # After a pause, one message tries the provider before the others follow.
+        size = 1 if trial else settings.CRMSMS_CALL_CHUNK
+        chunk, queue = queue[:size], queue[size:]
+        if connector.rate and not _take_turn(held, connector, chunk, queue):
+            return
+        chunk = _begin_calling(token, chunk, connector.name)
+        if not chunk:
+            continue
+        outcomes = connector.send_batch([
+            OutgoingSms(message_id=m.pk, to=m.to_number, body=m.text, reference=f"crmsms-{m.pk}")
+            for m in chunk
+        ])
+        if len(outcomes) != len(chunk):
+            raise RuntimeError(f"{connector.name} returned {len(outcomes)} outcomes for {len(chunk)} messages")
+        record_outcomes(token, list(zip(chunk, outcomes, strict=True)), provider=connector.name)
+        breaker.record(connector.account, outcomes, trial=trial)
+
+
+def _take_turn(held: Q, connector: Connector, chunk: list[SmsMessage], rest: list[SmsMessage]) -> bool:
+    """Wait for `chunk`'s turn under the account's rate limit and return True; or, if that
+    turn is far, send the chunk and the rest back to wait, each message until its estimated
+    turn (so they are not claimed again and again meanwhile), and return False."""
+    wait = ratelimit.book(connector.account, connector.rate, sum(m.segments or 1 for m in chunk), MAX_RATE_WAIT)
+    if wait is not None:
+        time.sleep(wait)
+        return True
+    start = timezone.now() + timedelta(seconds=MAX_RATE_WAIT)
+    due, spent = {}, 0
+    for message in chunk + rest:
+        due[message.pk] = start + timedelta(seconds=spent / connector.rate)
+        spent += message.segments or 1
+    _send_back(held, due, f"{connector.account} may take {connector.rate:g} segments per second "
+                          "(its URL's rate option), and that many are on their way: waits for its turn.")
+    return False
+
+
+def _send_back(held: Q, due: dict, detail: str) -> None:
+    """Messages of this claim that may not leave now wait until their time ({id: due_at});
+    the attempt is not counted, since the provider was not called."""
+    move_each({pk: Each(fields={"due_at": at}, detail=detail) for pk, at in due.items()}, states.TO_SEND,
+              kind="waiting", actor=WORKER, where=held, lease_until=None, claim_token="",
+              attempts=F("attempts") - 1)
+
+
+def _utc(moment) -> str:
+    return f"{moment.astimezone(dt_timezone.utc):%Y-%m-%d %H:%M:%S}"
 
 
 def _within_sending_hours(message: SmsMessage, held: Q) -> bool:
@@ -129,9 +184,8 @@ def _within_sending_hours(message: SmsMessage, held: Q) -> bool:
     if allowed <= now:
         return True
     local = timezone.localtime(allowed, ZoneInfo(zones[0]))
-    move([message.pk], states.TO_SEND, kind="waiting", actor=WORKER, where=held,
-         detail=f"Outside the campaign's sending hours ({hours}) in {zones[0]}: waits until {local:%Y-%m-%d %H:%M}.",
-         due_at=allowed, lease_until=None, claim_token="", attempts=F("attempts") - 1)
+    _send_back(held, {message.pk: allowed},
+               f"Outside the campaign's sending hours ({hours}) in {zones[0]}: waits until {local:%Y-%m-%d %H:%M}.")
     return False
 
 

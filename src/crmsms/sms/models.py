@@ -335,3 +335,31 @@ class InboundSms(models.Model):
         # A provider's retry of the same SMS is the same SMS (sms/inbound.py).
         constraints = [models.UniqueConstraint(fields=["provider", "provider_message_id"],
                                                condition=~Q(provider_message_id=""), name="inbound_unique_provider_id")]
+
+
+class ProviderPause(models.Model):
+    """A provider account whose errors spiked: the workers stop calling it until `until`,
+    then try again by themselves (sms/breaker.py). Kept in the database so every worker and
+    the web pages see it."""
+
+    account = models.CharField(max_length=200, unique=True)  # scheme://user@host:port, no secret
+    until = models.DateTimeField()
+    reason = models.TextField()
+    opened_at = models.DateTimeField(default=timezone.now)
+    times = models.PositiveIntegerField(default=1)  # pauses in a row: each one twice as long
+
+    def __str__(self) -> str:
+        return f"{self.account} paused until {self.until:%H:%M:%S}"
+
+
+class WorkerLease(models.Model):
+    """A job that only one worker may run at a time (the periodic jobs): held by `holder`
+    until `until`, renewed while it runs, taken over by another worker once it lapses."""
+
+    name = models.CharField(max_length=50, unique=True)
+    holder = models.CharField(max_length=200)
+    until = models.DateTimeField()
+    since = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder}"

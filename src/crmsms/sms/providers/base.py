@@ -23,6 +23,7 @@ import threading
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote
 
 # A failure code every connector uses for "the recipient unsubscribed from this sender"
 # (Twilio's 21610): the worker then opts the number out, as for a STOP.
@@ -41,6 +42,18 @@ def inbound_token(secret: str) -> str:
     """The token of the URL a provider calls with SMS people send us (`crmsms webhooks`
     prints these URLs), made from the provider account's secret."""
     return report_token(secret, "inbound")
+
+
+def _rate_option(url) -> float:
+    text = parse_qs(url.query).get("rate", ["0"])[0]
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not (0 <= rate < float("inf")):
+        raise ValueError(f"{url.scheme}:// URL option rate: {text!r} is not a number of segments per "
+                                   "second (e.g. rate=30; 0 or no option = no limit).")
+    return rate
 
 
 _pools_lock = threading.Lock()
@@ -94,9 +107,27 @@ class Connector(ABC):
     #: no final report after CRMSMS_REPORT_EXPIRY_HOURS becomes "unknown")
     reports: bool = False
 
+    #: the URL's user part is a secret (the simulator's token): not shown in `account`
+    user_is_secret: bool = False
+
     def __init__(self, url) -> None:
         """`url` is the parsed CRMSMS_SMS_URL (urllib.parse.SplitResult)."""
         self.url = url
+        #: segments per second this account may send (the URL's `rate` option), 0 = no limit;
+        #: shared by every worker (sms/ratelimit.py)
+        self.rate = _rate_option(url)
+
+    @property
+    def account(self) -> str:
+        """The provider account, without its secret: what the rate limit and the pauses of
+        sending (sms/breaker.py) are kept per, and what the pages show."""
+        user = unquote(self.url.username or "")
+        if user and self.user_is_secret:
+            user = "#" + hashlib.sha256(user.encode()).hexdigest()[:8]
+        where = self.url.hostname or ""
+        if self.url.port:
+            where += f":{self.url.port}"
+        return f"{self.url.scheme}://{user + '@' if user else ''}{where}"
 
     @abstractmethod
     def send(self, sms: OutgoingSms) -> Outcome:

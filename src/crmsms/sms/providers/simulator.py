@@ -21,6 +21,7 @@ DEFAULT_PORT = 9090  # the `crmsms simulator` default
 
 class SimulatorConnector(http.HttpConnector):
     name = "simulator"
+    user_is_secret = True  # simulator://TOKEN@host
 
     def __init__(self, url) -> None:
         super().__init__(url)
