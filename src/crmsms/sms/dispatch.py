@@ -13,8 +13,10 @@ import logging
 import os
 import random
 import socket
+import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 from datetime import timezone as dt_timezone
@@ -112,33 +114,63 @@ MAX_RATE_WAIT = 5.0
 
 def _send_route(token: str, connector: Connector, messages: list[SmsMessage]) -> None:
     """Send `messages` through `connector` a chunk at a time: within the account's rate
-    limit, and not while sending to it is paused (sms/breaker.py)."""
+    limit, and not while sending to it is paused (sms/breaker.py).
+
+    The outcomes of a chunk are written while the next chunk's calls are in flight: the
+    provider's latency then hides the database work instead of adding to it. A chunk's
+    attempt is still committed before its own calls start (DESIGN §4)."""
     held = Q(claim_token=token)
     queue = list(messages)
-    while queue:
-        pause = breaker.pause_of(connector.account)
-        trial = pause is not None and pause.until <= timezone.now()
-        if pause is not None and not trial:
-            _send_back(held, {m.pk: pause.until for m in queue},
-                       f"Sending through {connector.account} is paused until {_utc(pause.until)} UTC: "
-                       f"{pause.reason} It resumes by itself.")
-            return
-        # After a pause, one message tries the provider before the others follow.
-        size = 1 if trial else settings.CRMSMS_CALL_CHUNK
-        chunk, queue = queue[:size], queue[size:]
-        if connector.rate and not _take_turn(held, connector, chunk, queue):
-            return
-        chunk = _begin_calling(token, chunk, connector.name)
-        if not chunk:
-            continue
-        outcomes = connector.send_batch([
-            OutgoingSms(message_id=m.pk, to=m.to_number, body=m.text, reference=f"crmsms-{m.pk}")
-            for m in chunk
-        ])
-        if len(outcomes) != len(chunk):
-            raise RuntimeError(f"{connector.name} returned {len(outcomes)} outcomes for {len(chunk)} messages")
-        record_outcomes(token, list(zip(chunk, outcomes, strict=True)), provider=connector.name)
-        breaker.record(connector.account, outcomes, trial=trial)
+    in_flight = None  # the chunk whose calls are out, and their outcomes to come
+    try:
+        while queue:
+            pause = breaker.pause_of(connector.account)
+            trial = pause is not None and pause.until <= timezone.now()
+            if pause is not None and not trial:
+                _send_back(held, {m.pk: pause.until for m in queue},
+                           f"Sending through {connector.account} is paused until {_utc(pause.until)} UTC: "
+                           f"{pause.reason} It resumes by itself.")
+                return
+            # After a pause, one message tries the provider before the others follow.
+            size = 1 if trial else settings.CRMSMS_CALL_CHUNK
+            chunk, queue = queue[:size], queue[size:]
+            if connector.rate and not _take_turn(held, connector, chunk, queue):
+                return
+            chunk = _begin_calling(token, chunk, connector.name)
+            if not chunk:
+                continue
+            calls = _caller().submit(connector.send_batch, [
+                OutgoingSms(message_id=m.pk, to=m.to_number, body=m.text, reference=f"crmsms-{m.pk}")
+                for m in chunk
+            ])
+            if in_flight is not None:
+                _record_chunk(token, connector, *in_flight)
+            in_flight = (chunk, calls, trial)
+            if trial:  # its outcome decides whether the others follow
+                _record_chunk(token, connector, *in_flight)
+                in_flight = None
+    finally:
+        if in_flight is not None:
+            _record_chunk(token, connector, *in_flight)
+
+
+def _record_chunk(token: str, connector: Connector, chunk: list[SmsMessage], calls: Future, trial: bool) -> None:
+    outcomes = calls.result()
+    if len(outcomes) != len(chunk):
+        raise RuntimeError(f"{connector.name} returned {len(outcomes)} outcomes for {len(chunk)} messages")
+    record_outcomes(token, list(zip(chunk, outcomes, strict=True)), provider=connector.name)
+    breaker.record(connector.account, outcomes, trial=trial)
+
+
+_callers = threading.local()
+
+
+def _caller() -> ThreadPoolExecutor:
+    """The sending thread's own helper thread, which waits for a chunk's calls while the
+    sending thread writes the previous chunk's outcomes."""
+    if not hasattr(_callers, "pool"):
+        _callers.pool = ThreadPoolExecutor(1, thread_name_prefix="calls")
+    return _callers.pool
 
 
 def _take_turn(held: Q, connector: Connector, chunk: list[SmsMessage], rest: list[SmsMessage]) -> bool:
@@ -211,27 +243,37 @@ def _campaign_duplicate(message: SmsMessage) -> eligibility.Refusal | None:
 
 
 def _begin_calling(token: str, chunk: list[SmsMessage], provider: str) -> list[SmsMessage]:
-    """Record the attempt of `chunk` and renew the claim's lease, in one commit, before the
-    provider is called (DESIGN §4). Returns the messages that may be sent.
+    """Record the attempt of `chunk` in one commit before the provider is called (DESIGN §4),
+    and keep the claim's lease; return the messages that may be sent.
 
     A worker that dies after this commit leaves these messages "unknown"; the rest of its
     claim has no `calling_at` yet and is safely queued again when the lease ends. Only
     messages still held by this claim and never called are taken: if the lease ran out and
-    the message was queued again, another worker owns it and we must not call."""
-    held = Q(claim_token=token)
+    the message was queued again, another worker owns it and we must not call. One
+    conditional UPDATE both checks and marks them (its RETURNING says which); the ORM has
+    no UPDATE ... RETURNING, and this runs for every chunk sent."""
     now = timezone.now()
     lease = now + timedelta(seconds=settings.CRMSMS_LEASE_SECONDS)
+    ops, table = connection.ops, connection.ops.quote_name(SmsMessage._meta.db_table)
+    ids = [m.pk for m in chunk]
     with transaction.atomic():
-        mine = set(
-            SmsMessage.objects.select_for_update()
-            .filter(held, pk__in=[m.pk for m in chunk], status=states.SENDING, calling_at__isnull=True)
-            .values_list("id", flat=True)
-        )
-        SmsMessage.objects.filter(pk__in=mine).update(calling_at=now, lease_until=lease, provider=provider)
-        # The messages of this claim still waiting for their turn keep their lease too.
-        SmsMessage.objects.filter(held, status=states.SENDING, calling_at__isnull=True).update(lease_until=lease)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET calling_at = %s, lease_until = %s, provider = %s "
+                f"WHERE claim_token = %s AND status = %s AND calling_at IS NULL AND id IN ({', '.join(['%s'] * len(ids))}) "
+                "RETURNING id",
+                [ops.adapt_datetimefield_value(now), ops.adapt_datetimefield_value(lease), provider, token,
+                 states.SENDING, *ids])
+            mine = {row[0] for row in cursor.fetchall()}
+        # The messages of this claim still waiting for their turn keep their lease too, renewed
+        # once half of it is spent (not at every chunk: a claim usually ends well before).
+        if any(m.lease_until and m.lease_until - now < timedelta(seconds=settings.CRMSMS_LEASE_SECONDS / 2)
+               for m in chunk):
+            SmsMessage.objects.filter(claim_token=token, status=states.SENDING, calling_at__isnull=True) \
+                .update(lease_until=lease)
         chunk = [m for m in chunk if m.pk in mine]
         for message in chunk:
+            message.lease_until = lease
             # The record's number changed since it was queued: it goes to the new one.
             if message.record and message.to_number != message.record.sms_number:
                 message.to_number = message.record.sms_number
@@ -345,7 +387,7 @@ def _record_refusal(message: SmsMessage, held: Q, outcome: Outcome) -> None:
 def expire_leases() -> tuple[int, int]:
     """Deal with messages whose worker stopped: (queued again, made unknown)."""
     now = timezone.now()
-    expired = SmsMessage.objects.filter(status=states.SENDING, lease_until__lt=now)
+    expired = SmsMessage.objects.filter(status=states.SENDING, lease_until__lt=now).order_by()
     never_called = list(expired.filter(calling_at__isnull=True).values_list("id", flat=True))
     maybe_called = list(expired.filter(calling_at__isnull=False).values_list("id", flat=True))
     requeued = move(never_called, states.TO_SEND, kind="requeued", actor=WORKER, only_from={states.SENDING},
@@ -362,8 +404,10 @@ def expire_leases() -> tuple[int, int]:
     return len(requeued), len(lost)
 
 
-def dispatch_once(max_batches: int = 4) -> int:
-    """One pass of the dispatcher: expire leases, claim due messages, hand them to huey.
+def dispatch_once(max_batches: int = 4, *, expire: bool = True) -> int:
+    """One pass of the dispatcher: expire leases (unless `expire` is False: a sending thread
+    claiming its next batch leaves that to the dispatcher's pass), claim due messages, hand
+    them to huey.
 
     Claims at most `max_batches` batches per pass, and none while huey already has that many
     waiting: a large backlog is then spread over the workers instead of being claimed (and
@@ -373,7 +417,8 @@ def dispatch_once(max_batches: int = 4) -> int:
 
     from .tasks import send_batch
 
-    expire_leases()
+    if expire:
+        expire_leases()
     claimed = 0
     for _ in range(max(0, max_batches - HUEY.pending_count())):
         token, ids = claim_due()

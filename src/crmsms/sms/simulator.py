@@ -21,7 +21,7 @@ Wire format (JSON in, JSON out; errors are ``{"error": {"code": ..., "message": 
 ``GET /health``  ``{"status": "ok"}`` (never needs the token).
 ``POST /admin/config``  any `SimulatorConfig` field(s), e.g. ``{"throttle_rate": 1.0}``;
     answers the whole new config. Setting ``seed`` re-seeds the random draws.
-``POST /admin/reset``  clears the in-memory list (not the log file).
+``POST /admin/reset``  clears the in-memory lists (not the log file).
 ``POST /admin/inbound``  ``{"from", "to", "text", "callback_url"}``: a person's SMS to us,
     POSTed (signed, like reports) to callback_url as ``{"id", "from", "to", "text", "at"}``.
 
@@ -29,7 +29,13 @@ When a token is configured, ``/v1/*`` and ``/admin/*`` need it.
 
 Each accepted message is appended to ``log_path`` (JSON lines:
 ``{"id", "reference", "to", "body", "at"}``): the record of what the "provider" took, to
-compare with what crmsms believes was sent.
+compare with what crmsms believes was sent. In memory, `SimulatorServer.requests` also lists
+every valid ``POST /v1/messages`` with what it was answered (``{"reference", "answer"}``,
+answer ``throttled``, ``error``, ``accepted`` or ``hung``), refused ones included: how often
+a client sent each message, e.g. to check that it never resent an ambiguous one.
+
+`SimulatorServer.stop` is a provider going down: the port refuses connections and the
+connections kept alive are closed (the next request on them fails, none is served after).
 
 Delivery reports: for a message sent with a ``callback_url``, the simulator POSTs
 ``{"id", "reference", "status", "error", "at"}`` to it: ``sent`` (the network took it)
@@ -49,6 +55,7 @@ import hmac
 import json
 import random
 import re
+import socket
 import threading
 import time
 import urllib.error
@@ -184,6 +191,9 @@ class SimulatorServer(ThreadingHTTPServer):
         self.rng = random.Random(config.seed)
         self.lock = threading.Lock()  # guards config, rng, messages and the log file
         self.messages: list[dict[str, str]] = []
+        self.requests: list[dict[str, str]] = []  # every valid POST /v1/messages and its answer
+        self.connections: set[socket.socket] = set()  # open client connections, closed by stop()
+        self.connections_lock = threading.Lock()
         self.stopping = threading.Event()  # wakes hanging answers on shutdown
         self.reporter = Reporter(self)
 
@@ -194,6 +204,10 @@ class SimulatorServer(ThreadingHTTPServer):
     def draw(self) -> float:
         with self.lock:
             return self.rng.random()
+
+    def received(self, reference: str, answer: str) -> None:
+        with self.lock:
+            self.requests.append({"reference": reference, "answer": answer})
 
     def accept(self, to: str, body: str, reference: str) -> dict[str, str]:
         record = {
@@ -221,10 +235,29 @@ class SimulatorServer(ThreadingHTTPServer):
                 self.rng.seed(self.config.seed)
             return self.config
 
+    def process_request(self, request, client_address) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
     def stop(self) -> None:
-        """Stop a server started by `start_in_thread` (from another thread)."""
+        """Stop a server started by `start_in_thread` (from another thread), as a provider
+        goes down: new connections are refused, and the ones kept alive are closed (their
+        handler threads would otherwise go on serving them after the stop)."""
         self.stopping.set()
         self.shutdown()
+        with self.connections_lock:
+            still_open = list(self.connections)
+        for connection in still_open:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)  # the handler reads EOF and ends
+            except OSError:
+                pass  # already closed by the client or the handler
         self.server_close()
 
 
@@ -327,6 +360,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
     def _post_reset(self, payload: Any) -> None:
         with self.server.lock:
             self.server.messages.clear()
+            self.server.requests.clear()
         self._answer(200, {"status": "reset"})
 
     def _post_message(self, payload: Any) -> None:
@@ -358,17 +392,21 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         # they add up to at most 1) and a seeded run makes the same choices again.
         draw = self.server.draw()
         if draw < config.throttle_rate:
+            self.server.received(reference, "throttled")
             self._error(429, "throttled", "too many requests, retry later", {"Retry-After": "1"})
             return
         draw -= config.throttle_rate
         if draw < config.error_rate:
+            self.server.received(reference, "error")
             self._error(500, "internal_error", "simulated provider failure; message not accepted")
             return
         draw -= config.error_rate
+        hang = draw < config.timeout_rate
+        self.server.received(reference, "hung" if hang else "accepted")
         record = self.server.accept(to, body, reference)
         if callback_url:
             self.server.reporter.schedule(record, callback_url, config)
-        if draw < config.timeout_rate:
+        if hang:
             # Accepted and logged, then silence: the client times out after its request
             # left, which is exactly the case crmsms must record as "unknown".
             self.server.stopping.wait(config.hang_seconds)

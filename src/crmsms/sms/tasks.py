@@ -33,4 +33,4 @@ def send_batch(token: str, ids: list[int]) -> None:
     # dispatcher's next pass (once a second): a backlog then flows at the provider's pace.
     # (Not when tasks run inline, in tests: each batch would call the next one recursively.)
     if not HUEY.immediate:
-        dispatch.dispatch_once()
+        dispatch.dispatch_once(expire=False)
