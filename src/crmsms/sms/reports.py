@@ -24,8 +24,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from . import states
-from .models import DeliveryReport, MessageEvent, SmsMessage
-from .transitions import Each, move, move_each, together
+from .models import DeliveryReport, SmsMessage
+from .transitions import Each, add_events, move, move_each, together
 
 log = logging.getLogger(__name__)
 REFERENCE = re.compile(r"^crmsms-(\d{1,18})$")  # what we send with every message
@@ -143,10 +143,8 @@ def _apply_locked(reports: list[DeliveryReport], messages: dict[int, SmsMessage]
         notes.append((report, f"Report from {report.provider}: {report.status}; the SMS is already {label}, "
                               "so it stays so."))
     noted_at = timezone.now()  # after the moves above: the history stays in order
-    MessageEvent.objects.bulk_create(
-        MessageEvent(message_id=report.message.pk, at=noted_at, kind="report", detail=detail, actor=report.provider,
-                     data={"report": report.payload})
-        for report, detail in notes)
+    add_events((report.message.pk, noted_at, "report", "", "", detail, {"report": report.payload}, report.provider)
+               for report, detail in notes)
     DeliveryReport.objects.bulk_update(reports, ["message", "processed_at", "outcome"])
     return len(reports)
 

@@ -80,13 +80,8 @@ def move_each(
             return []
         moved = [pk for pk, _, _ in rows]
         SmsMessage.objects.filter(pk__in=moved).update(status=target, updated_at=now, **fields, **_per_row(changes, moved))
-        MessageEvent.objects.bulk_create(
-            MessageEvent(
-                message_id=pk, at=now, kind=kind, from_status=source, to_status=target,
-                detail=changes[pk].detail, data=changes[pk].data, actor=actor,
-            )
-            for pk, source, _ in rows
-        )
+        add_events((pk, now, kind, source, target, changes[pk].detail, changes[pk].data, actor)
+                   for pk, source, _ in rows)
         counts: Counter = Counter()
         for _, source, campaign_id in rows:
             if campaign_id is not None:
@@ -177,6 +172,30 @@ def move_one(message: SmsMessage, target: str, **kwargs) -> None:
         current = SmsMessage.objects.filter(pk=message.pk).values_list("status", flat=True).first()
         raise states.TransitionRefused(message.pk, current, target)
     message.refresh_from_db()
+
+
+_EVENT_COLUMNS = ("message_id", "at", "kind", "from_status", "to_status", "detail", "data", "actor")
+
+
+def add_events(rows: Iterable[tuple]) -> None:
+    """Write history lines, each (message id, at, kind, from status, to status, detail, data,
+    actor): one prepared INSERT executed for all rows. (bulk_create builds a model and
+    prepares every field of every row: a quarter of the time spent sending.) Only `at` and
+    `data` need the database's form; the other values are plain strings and numbers."""
+    at_field, data_field = MessageEvent._meta.get_field("at"), MessageEvent._meta.get_field("data")
+    prepared = [(pk, at_field.get_db_prep_save(at, connection), kind, source, target, detail,
+                 data_field.get_db_prep_save(data, connection), actor)
+                for pk, at, kind, source, target, detail, data, actor in rows]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(MessageEvent._meta.get_field(name).column) for name in _EVENT_COLUMNS)
+    row = f"({', '.join(['%s'] * len(_EVENT_COLUMNS))})"
+    with connection.cursor() as cursor:
+        # Several rows per statement (one round trip to PostgreSQL), within SQLite's limit
+        # on parameters.
+        for start in range(0, len(prepared), 500):
+            some = prepared[start:start + 500]
+            cursor.execute(f"INSERT INTO {quote(MessageEvent._meta.db_table)} ({columns}) "
+                           f"VALUES {', '.join([row] * len(some))}", [value for r in some for value in r])
 
 
 def note(message_id: int, kind: str, detail: str = "", *, actor: str = "", data: dict | None = None) -> None:
