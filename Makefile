@@ -45,6 +45,7 @@ test-postgres: install
 # ratio=...` lines, then a table (bench/table.py). About 15 minutes on 2 cores; LARGE=1 also
 # generates 1,000,000-recipient campaigns on both databases.
 BENCH_PAGES ?= 1000000
+BENCH_CONTACTS ?= 100000
 bench: install services gateways
 	rm -f var/bench/results.jsonl
 	$(BIN)/python bench/generation_throughput.py --recipients 100000
@@ -61,8 +62,8 @@ bench: install services gateways
 	$(BIN)/python bench/dlr_ingest.py --database-url $(BENCH_POSTGRES_URL)
 	$(BIN)/python bench/due_latency.py
 	$(BIN)/python bench/render_throughput.py --recipients 100000
-	$(BIN)/python bench/campaign_pages.py --recipients $(BENCH_PAGES)
-	$(BIN)/python bench/campaign_pages.py --recipients $(BENCH_PAGES) --database-url $(BENCH_POSTGRES_URL)
+	$(BIN)/python bench/campaign_pages.py --messages $(BENCH_PAGES) --contacts $(BENCH_CONTACTS)
+	$(BIN)/python bench/campaign_pages.py --messages $(BENCH_PAGES) --contacts $(BENCH_CONTACTS) --database-url $(BENCH_POSTGRES_URL)
 	$(BIN)/python bench/table.py
 
 clean:
