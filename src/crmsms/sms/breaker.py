@@ -53,6 +53,10 @@ def pause_of(account: str) -> ProviderPause | None:
     pause = ProviderPause.objects.filter(account=account).first()
     with _lock:
         _cache[account] = (now, pause)
+        if pause is not None:
+            # The calls that led to a pause (maybe another worker's) say nothing of the
+            # provider once it is over: counted again, they would pause it again at once.
+            _recent.pop(account, None)
     return pause
 
 
@@ -79,7 +83,7 @@ def record(account: str, outcomes: list[Outcome], *, trial: bool) -> None:
             ProviderPause.objects.filter(account=account).delete()
             _forget(account)
         return
-    if settings.CRMSMS_PROVIDER_PAUSE_SECONDS and calls >= MIN_CALLS and errors >= ERROR_SHARE * calls:
+    if failed and settings.CRMSMS_PROVIDER_PAUSE_SECONDS and calls >= MIN_CALLS and errors >= ERROR_SHARE * calls:
         _pause(account, f"{errors} of the last {calls} calls failed within {WINDOW:.0f} s; "
                         f"last answer: {_last_answer(failed)}")
 

@@ -116,9 +116,10 @@ def _send_route(token: str, connector: Connector, messages: list[SmsMessage]) ->
     """Send `messages` through `connector` a chunk at a time: within the account's rate
     limit, and not while sending to it is paused (sms/breaker.py).
 
-    The outcomes of a chunk are written while the next chunk's calls are in flight: the
-    provider's latency then hides the database work instead of adding to it. A chunk's
-    attempt is still committed before its own calls start (DESIGN §4)."""
+    A chunk's outcomes are written while the next chunk's calls are in flight: the provider's
+    latency then hides that database work instead of adding to it. A chunk's attempt is
+    committed once the previous chunk's calls are over, just before its own calls start
+    (DESIGN §4): a worker that dies leaves Unknown only messages that were being called."""
     held = Q(claim_token=token)
     queue = list(messages)
     in_flight = None  # the chunk whose calls are out, and their outcomes to come
@@ -136,17 +137,17 @@ def _send_route(token: str, connector: Connector, messages: list[SmsMessage]) ->
             chunk, queue = queue[:size], queue[size:]
             if connector.rate and not _take_turn(held, connector, chunk, queue):
                 return
+            if in_flight is not None:
+                in_flight[1].exception()  # waits for the previous chunk's calls to be over
             chunk = _begin_calling(token, chunk, connector.name)
-            if not chunk:
-                continue
             calls = _caller().submit(connector.send_batch, [
                 OutgoingSms(message_id=m.pk, to=m.to_number, body=m.text, reference=f"crmsms-{m.pk}")
                 for m in chunk
-            ])
+            ]) if chunk else None
             if in_flight is not None:
                 _record_chunk(token, connector, *in_flight)
-            in_flight = (chunk, calls, trial)
-            if trial:  # its outcome decides whether the others follow
+            in_flight = (chunk, calls, trial) if chunk else None
+            if trial and in_flight is not None:  # its outcome decides whether the others follow
                 _record_chunk(token, connector, *in_flight)
                 in_flight = None
     finally:

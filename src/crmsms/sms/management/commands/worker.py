@@ -10,7 +10,6 @@ A send cut short is never lost nor repeated: its lease turns it "unknown" (DESIG
 """
 
 import logging
-import os
 import signal
 import threading
 
@@ -81,14 +80,17 @@ class Command(BaseCommand):
             initial_delay=0.05, backoff=1.2, max_delay=0.5,
             graceful_signal="TERM", shutdown_timeout=settings.CRMSMS_LEASE_SECONDS,
         )
-        huey_graceful = signal.getsignal(signal.SIGTERM)
+        # huey installs its own signal handlers when it starts (over any set here), calling
+        # this method: wrapped, the first SIGTERM or Ctrl-C also stops this worker's claims at
+        # once and is graceful for huey; a second Ctrl-C stops now.
+        huey_handle = consumer._handle_signal
 
-        def graceful(signum, frame):
+        def handle(signum, frame):
+            first = not stop.is_set()
             stop.set()  # no new claims from this worker
-            huey_graceful(signal.SIGTERM, frame)
+            huey_handle(signal.SIGTERM if first else signum, frame)
 
-        signal.signal(signal.SIGTERM, graceful)
-        signal.signal(signal.SIGINT, lambda signum, frame: os.kill(os.getpid(), signal.SIGTERM))
+        consumer._handle_signal = handle
 
         self.stdout.write(f"crmsms worker {dispatch.worker_name()}: {workers} sending threads, "
                           f"dispatcher every {interval}s"
