@@ -116,7 +116,11 @@ _sqlite_options = {
     "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
 }
 if env("DATABASE_URL"):
-    DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL"), conn_max_age=envint("CRMSMS_CONN_MAX_AGE", 60))}
+    # A kept connection is checked (one round trip) before its first use in each task,
+    # dispatcher pass or request: after a database restart, a worker's idle connections are
+    # dead, and its next batch must not fail on one.
+    DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL"), conn_max_age=envint("CRMSMS_CONN_MAX_AGE", 60),
+                                                  conn_health_checks=True)}
 else:
     DATABASES = {
         "default": {
@@ -191,6 +195,9 @@ CRMSMS_SMS_ROUTES = env("CRMSMS_SMS_ROUTES", "")
 CRMSMS_DATE_FORMAT = env("CRMSMS_DATE_FORMAT", "%d/%m/%Y")
 # How long a worker may hold claimed messages before they are treated as abandoned.
 CRMSMS_LEASE_SECONDS = envint("CRMSMS_LEASE_SECONDS", 120)
+# A claimed batch not picked up by a sending thread within this many seconds (its task lost
+# with Redis's queue) is queued again.
+CRMSMS_PICKUP_SECONDS = envint("CRMSMS_PICKUP_SECONDS", 30)
 # One worker runs the periodic jobs (sms/periodic.py); another takes them over once it has
 # not renewed its lease for this long. Keep the workers' clocks in sync (NTP).
 CRMSMS_PERIODIC_LEASE_SECONDS = envint("CRMSMS_PERIODIC_LEASE_SECONDS", 30)

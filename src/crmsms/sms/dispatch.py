@@ -69,15 +69,29 @@ def claim_due(limit: int | None = None) -> tuple[str, list[int]]:
         moved = move(
             ids, states.SENDING, kind="attempt", actor=WORKER, detail=f"picked up by worker {worker_name()}",
             only_from={states.TO_SEND},
-            claim_token=token, lease_until=now + timedelta(seconds=settings.CRMSMS_LEASE_SECONDS),
+            # Until a sending thread picks the batch up (then _begin_calling extends it): a
+            # batch lost with the task queue (Redis restarted) comes back this soon.
+            claim_token=token, lease_until=now + timedelta(seconds=pickup_seconds()),
             calling_at=None, attempts=F("attempts") + 1,
         )
     return token, moved
 
 
+def pickup_seconds() -> float:
+    """How long a claimed batch may wait for a sending thread: CRMSMS_PICKUP_SECONDS, at most
+    the lease. The dispatcher keeps huey's queue short (see dispatch_once), so a batch
+    normally starts within a second or two."""
+    return min(settings.CRMSMS_PICKUP_SECONDS, settings.CRMSMS_LEASE_SECONDS)
+
+
 def send_claimed(token: str, ids: list[int]) -> None:
     """Send the messages this claim holds, a few at a time, recording each outcome."""
     held = Q(claim_token=token)
+    # Picked up: the claim's short pickup lease becomes a full one.
+    lease = timezone.now() + timedelta(seconds=settings.CRMSMS_LEASE_SECONDS)
+    if not SmsMessage.objects.filter(held, pk__in=ids, status=states.SENDING, calling_at__isnull=True) \
+            .update(lease_until=lease):
+        return  # the pickup lease ran out first: the messages were queued again
     messages = list(
         SmsMessage.objects.select_related("contact", "account", "campaign")
         .filter(held, pk__in=ids, status=states.SENDING, calling_at__isnull=True)
