@@ -106,6 +106,49 @@ def test_interrupted_generation_resumes_without_duplicates_or_holes(user, templa
     assert campaign.messages.values("contact").distinct().count() == 250
 
 
+def test_a_slow_generation_taken_over_stops_and_counts_stay_right(user, template, monkeypatch, settings):
+    """A worker too slow (not dead) lets its heartbeat lapse; another takes the generation
+    over and finishes it. The slow one must then stop: its next batch would be refused by the
+    unique constraint but still added to the counts (it was: 142,000 "generated" for 100,000)."""
+    many = Contact.objects.bulk_create(
+        Contact(first_name=f"P{i}", last_name="X", phone_mobile=f"+3361{i:07d}", sms_opt_in=True) for i in range(250))
+    campaign = make_campaign(user, template, many)
+    settings.CRMSMS_GENERATION_BATCH = 100
+    campaigns.start_generation(campaign)
+    real_write = generation._Writer.write
+    taken_over, writes = [], []
+
+    class Killed(Exception):
+        pass
+
+    def write(writer, rows, **progress):
+        if taken_over == ["B is in"]:
+            taken_over.append("B wrote a batch")
+            assert real_write(writer, rows, **progress)
+            raise Killed  # B stops here for now (its next batch would come later)
+        writes.append(progress["cursor"])
+        if len(writes) == 2:  # A, slow, before its second batch
+            taken_over.append("B is in")
+            SmsCampaign.objects.filter(pk=campaign.pk).update(heartbeat=timezone.now() - timedelta(minutes=5))
+            with pytest.raises(Killed):
+                generation.generate(campaign.pk)  # B takes the generation over, writes a batch
+        return real_write(writer, rows, **progress)
+
+    monkeypatch.setattr(generation._Writer, "write", write)
+    assert generation.generate(campaign.pk)  # A: stops once it sees it is no longer its own
+    campaign.refresh_from_db()
+    assert taken_over == ["B is in", "B wrote a batch"]
+    two_batches = campaign.recipients.order_by("pk").values_list("pk", flat=True)[199]
+    assert campaign.status == C.GENERATING and (campaign.generated, campaign.cursor) == (200, two_batches)
+    SmsCampaign.objects.filter(pk=campaign.pk).update(heartbeat=timezone.now() - timedelta(minutes=5))
+    assert generation.generate(campaign.pk)  # B's generation, taken over in turn, finishes
+    campaign.refresh_from_db()
+    assert campaign.status == C.SENDING
+    assert (campaign.generated, campaign.skipped) == (250, 0)
+    assert campaign.messages.count() == 250
+    assert campaigns.stats(campaign)["to_send"] == campaigns.recount(campaign)["to_send"] == 250
+
+
 def test_pause_stops_sending_and_resume_continues(user, template, people):
     campaign = make_campaign(user, template, people)
     campaigns.start_generation(campaign)

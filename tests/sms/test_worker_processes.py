@@ -214,41 +214,71 @@ def test_absurd_provider_answers_do_not_break_the_batch(contact):
 
 
 def test_generation_killed_halfway_finishes_in_the_next_worker(tmp_path, sim):
-    """kill -9 a worker in the middle of « Generate all SMS Messages »; the next worker takes
-    the abandoned generation over from its cursor: one message per recipient, none twice,
-    none missing, and the kept counts right."""
+    """kill -9 workers at random moments of « Generate all SMS Messages » of a 100,000-recipient
+    campaign (CRMSMS_SOAK_GENERATION recipients), 3 times, starting a new worker each time:
+    each takes the abandoned generation over from its cursor, and the last one finishes it.
+    One message per recipient, none twice, none missing, and the kept counts right."""
+    import random
+
     from crmsms.sms import campaigns
     from crmsms.sms.models import CampaignRecipient, SmsCampaign, SmsTemplate
 
-    n = 60_000
-    contacts = make_contacts(n)
+    n, kills = int(os.environ.get("CRMSMS_SOAK_GENERATION", "100000")), 3
+    seed = int(os.environ.get("CRMSMS_SOAK_SEED", random.randrange(10**6)))  # named in every failure
+    rng = random.Random(seed)
+    started = time.monotonic()
+    make_contacts(n)
     template = SmsTemplate.objects.create(name="Promo", module="contacts", body="Hi {{ contact.last_name }}!")
     campaign = SmsCampaign.objects.create(name="Big", module="contacts", template=template, respect_hours=False,
                                           send_at=timezone.now() + timedelta(days=1))
-    CampaignRecipient.objects.bulk_create(CampaignRecipient(campaign=campaign, contact=c) for c in contacts)
+    with connection.cursor() as cursor:  # every contact a recipient, in one statement (not 100,000 objects)
+        quote = connection.ops.quote_name
+        cursor.execute(f"INSERT INTO {quote(CampaignRecipient._meta.db_table)} (campaign_id, contact_id, added_at) "
+                       f"SELECT %s, id, %s FROM {quote(Contact._meta.db_table)} ORDER BY id",
+                       [campaign.pk, connection.ops.adapt_datetimefield_value(timezone.now())])
+    assert campaign.recipients.count() == n
+    set_up = time.monotonic() - started
     assert campaigns.move_campaign(campaign, SmsCampaign.GENERATE)  # what the button does, minus the wake-up
-    # Small batches: the generation takes a few seconds, so the kill lands in the middle even
-    # on a loaded machine.
-    first = start_worker(tmp_path, sim.url, "first", interval="0.05", CRMSMS_GENERATION_BATCH="200")
+
+    def done() -> int:
+        progress = SmsCampaign.objects.values("generated", "skipped").get(pk=campaign.pk)
+        return progress["generated"] + progress["skipped"]
+
+    # Each kill lands at a random point of its own quarter of the work (the last quarter is
+    # left to the worker that finishes), whatever the machine's speed: while a batch is read
+    # and rendered, or while it is written with the cursor. The next worker takes the
+    # periodic jobs over from the killed one after 2 s, and with them the abandoned
+    # generation, whose heartbeat is then over a second old.
+    targets = [int(n * (k + rng.uniform(0.05, 0.8)) / (kills + 1)) for k in range(kills)]
+    takeover = {"CRMSMS_GENERATION_STALE_SECONDS": "1", "CRMSMS_PERIODIC_LEASE_SECONDS": "2"}
+    env = {"CRMSMS_GENERATION_BATCH": str(max(10, min(2000, n // 50))), **takeover}
+    reached = [0]
+    for k, target in enumerate(targets):
+        worker = start_worker(tmp_path, sim.url, f"w{k}", **env)
+        try:
+            wait_for(lambda: done() >= target, 180, f"worker {k} to generate up to {target} (seed {seed})")
+            time.sleep(rng.uniform(0, 0.25))  # anywhere in the next batch, not just after a commit
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(timeout=10)
+        finally:
+            stop(worker)
+        campaign.refresh_from_db()
+        now_done = campaign.generated + campaign.skipped
+        # Killed while generating, after going further than the worker before it.
+        assert campaign.status == SmsCampaign.GENERATING and reached[-1] < now_done < n, (seed, reached, now_done)
+        assert campaign.messages.count() == now_done, seed  # whole batches only, with the cursor
+        reached.append(now_done)
+    last = start_worker(tmp_path, sim.url, "last", **takeover)
     try:
-        wait_for(lambda: SmsCampaign.objects.get(pk=campaign.pk).generated > 0, 60, "generation to start")
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
+        wait_for(lambda: SmsCampaign.objects.get(pk=campaign.pk).status == SmsCampaign.SCHEDULED, 300,
+                 f"the last worker to finish the generation (seed {seed}, killed at {reached[1:]})")
     finally:
-        stop(first)
+        stop(last)
+    print(f"generation of {n:,} killed at {reached[1:]} (seed {seed}), finished by the next worker; "
+          f"set-up {set_up:.1f} s, generation {time.monotonic() - started - set_up:.1f} s")
     campaign.refresh_from_db()
-    done = campaign.generated + campaign.skipped
-    assert campaign.status == SmsCampaign.GENERATING and 0 < done < n, done  # killed halfway
-    assert campaign.messages.count() == done  # whole batches only, with the cursor
-    second = start_worker(tmp_path, sim.url, "second", interval="0.05", CRMSMS_GENERATION_STALE_SECONDS="1")
-    try:
-        wait_for(lambda: SmsCampaign.objects.get(pk=campaign.pk).status == SmsCampaign.SCHEDULED, 120,
-                 "the next worker to finish the generation")
-    finally:
-        stop(second)
-    campaign.refresh_from_db()
-    assert (campaign.generated, campaign.skipped) == (n, 0)
-    assert campaign.messages.count() == n
-    assert campaign.messages.values("contact").distinct().count() == n
-    assert campaigns.stats(campaign)["to_send"] == n and campaigns.recount(campaign)["to_send"] == n
+    assert (campaign.generated, campaign.skipped) == (n, 0), seed
+    assert campaign.messages.count() == n, seed  # none twice
+    assert campaign.messages.values("contact").distinct().count() == n, seed  # none missing
+    assert campaigns.stats(campaign)["to_send"] == n and campaigns.recount(campaign)["to_send"] == n, seed
     assert sim.accepted() == []  # dispatch date tomorrow: nothing sent

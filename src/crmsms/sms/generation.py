@@ -225,7 +225,7 @@ def generate(campaign_id: int) -> bool:
                 rows.append((row[1], name, number, text, measure.encoding, measure.segments, states.TO_SEND, "", "",
                              due.of(number)))
         if not writer.write(rows, cursor=batch[-1][0], generated=len(rows) - skipped, skipped=skipped):
-            return True  # cancelled meanwhile
+            return True  # cancelled meanwhile, or taken over by another worker
     campaign.refresh_from_db()
     _refresh_planner_statistics(SmsMessage)
     target = C.SENDING if campaign.send_at <= timezone.now() else C.SCHEDULED
@@ -288,6 +288,9 @@ class _Writer:
 
     def __init__(self, campaign: SmsCampaign):
         self.campaign = campaign
+        # The heartbeat this generation wrote last: the proof it still owns the generation.
+        # Another worker that found it stale (this one too slow, not dead) writes its own.
+        self.heartbeat = campaign.heartbeat
         record_column = record_field(campaign.module) + "_id"
         now = timezone.now()
         given = {"campaign_id": campaign.pk, "template_id": campaign.template_id, "body": campaign.body,
@@ -309,9 +312,11 @@ class _Writer:
 
     def write(self, rows: list[tuple], *, cursor: int, generated: int, skipped: int) -> bool:
         """Write one batch and the progress after it; False if the campaign is no longer
-        generating (a user cancelled it): then nothing is written."""
+        generating (a user cancelled it) or no longer this generation's (another worker took
+        it over): then nothing is written, and this generation stops."""
         with transaction.atomic():
-            still = SmsCampaign.objects.select_for_update().filter(pk=self.campaign.pk, status=C.GENERATING).exists()
+            still = SmsCampaign.objects.select_for_update().filter(
+                pk=self.campaign.pk, status=C.GENERATING, heartbeat=self.heartbeat).exists()
             if not still:
                 return False
             with connection.cursor() as db:
@@ -320,6 +325,7 @@ class _Writer:
             SmsCampaign.objects.filter(pk=self.campaign.pk).update(
                 cursor=cursor, heartbeat=now, updated_at=now,
                 generated=F("generated") + generated, skipped=F("skipped") + skipped)
+            self.heartbeat = now
             add_counts(Counter({(self.campaign.pk, states.TO_SEND): generated,
                                 (self.campaign.pk, states.SKIPPED): skipped}))
         return True
