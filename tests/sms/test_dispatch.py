@@ -33,6 +33,29 @@ def test_due_messages_go_and_future_ones_wait(contact):
     assert [m.body for m in MemoryConnector.outbox] == ["now", "tomorrow"]
 
 
+def test_a_message_from_a_record_does_not_wait_behind_a_campaign(contact, settings):
+    """A campaign has hundreds of messages due since an hour; a salesperson sends one SMS
+    now: the next claim takes it first, not after the campaign's backlog."""
+    from crmsms.crm.models import Contact
+    from crmsms.sms.models import SmsCampaign
+
+    people = Contact.objects.bulk_create(
+        Contact(last_name=str(i), phone_mobile=f"+3361{i:07d}", sms_opt_in=True) for i in range(300))
+    hour_ago = timezone.now() - timedelta(hours=1)
+    campaign = SmsCampaign.objects.create(name="Sale", module="contacts", send_at=hour_ago,
+                                          status=SmsCampaign.SENDING, respect_hours=False)
+    SmsMessage.objects.bulk_create(
+        SmsMessage(contact=p, campaign=campaign, body="Sale", text="Sale", status=states.TO_SEND, send_at=hour_ago,
+                   due_at=hour_ago, to_number=p.phone_mobile) for p in people)
+    mine = queued(contact, "Your quote is ready")
+    token, ids = dispatch.claim_due(limit=50)
+    assert mine.pk in ids and len(ids) == 50  # and the rest of the claim is the campaign's
+    paused = queued(contact, "later")
+    SmsCampaign.objects.filter(pk=campaign.pk).update(status=SmsCampaign.PAUSED)
+    token, ids = dispatch.claim_due(limit=50)
+    assert ids == [paused.pk]  # a paused campaign's messages are not claimed
+
+
 def test_each_message_carries_our_reference(contact):
     message = queued(contact)
     dispatch.dispatch_once()

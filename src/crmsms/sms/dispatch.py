@@ -58,14 +58,14 @@ def claim_due(limit: int | None = None) -> tuple[str, list[int]]:
     now = timezone.now()
     token = uuid.uuid4().hex
     with transaction.atomic():
-        ids = list(
-            SmsMessage.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status=states.TO_SEND, due_at__lte=now)
+        due = SmsMessage.objects.select_for_update(skip_locked=True, of=("self",)) \
+            .filter(status=states.TO_SEND, due_at__lte=now).order_by("due_at", "id").values_list("id", flat=True)
+        # Messages sent from a record first: a salesperson's SMS does not wait behind the
+        # hundred thousand of a campaign being sent.
+        ids = list(due.filter(campaign__isnull=True)[:limit])
+        if len(ids) < limit:
             # A paused or cancelled campaign's messages wait (or are cancelled): not sent.
-            .filter(Q(campaign__isnull=True) | Q(campaign__status__in=SmsCampaign.SENDABLE))
-            .order_by("due_at", "id")
-            .values_list("id", flat=True)[:limit]
-        )
+            ids += due.filter(campaign__status__in=SmsCampaign.SENDABLE)[:limit - len(ids)]
         moved = move(
             ids, states.SENDING, kind="attempt", actor=WORKER, detail=f"picked up by worker {worker_name()}",
             only_from={states.TO_SEND},
