@@ -46,20 +46,23 @@ test-postgres: install
 # generates 1,000,000-recipient campaigns on both databases.
 BENCH_PAGES ?= 1000000
 BENCH_CONTACTS ?= 100000
+# `crmsms worker --processes`: one per core (the 4 sending threads spread over them)
+BENCH_PROCESSES ?= 2
 bench: install services gateways
 	rm -f var/bench/results.jsonl
 	$(BIN)/python bench/generation_throughput.py --recipients 100000
 	$(BIN)/python bench/generation_throughput.py --recipients 100000 --database-url $(BENCH_POSTGRES_URL)
 	$(BIN)/python bench/generation_throughput.py --recipients 1000000
 	$(if $(LARGE),$(BIN)/python bench/generation_throughput.py --recipients 1000000 --database-url $(BENCH_POSTGRES_URL))
-	$(BIN)/python bench/dispatch_worker.py --latency-ms 0
-	$(BIN)/python bench/dispatch_worker.py --latency-ms 100
-	$(BIN)/python bench/dispatch_worker.py --latency-ms 100 --database-url $(BENCH_POSTGRES_URL)
+	$(BIN)/python bench/dispatch_worker.py --latency-ms 0 --processes $(BENCH_PROCESSES)
+	$(BIN)/python bench/dispatch_worker.py --latency-ms 100 --processes $(BENCH_PROCESSES)
+	$(BIN)/python bench/dispatch_worker.py --latency-ms 100 --processes $(BENCH_PROCESSES) --database-url $(BENCH_POSTGRES_URL)
 	$(BIN)/python bench/dispatch_throughput.py --messages 2000
 	$(BIN)/python bench/dispatch_throughput.py --messages 2000 --database-url $(BENCH_POSTGRES_URL)
 	$(BIN)/python bench/dispatch_kannel.py
 	$(BIN)/python bench/dlr_ingest.py
 	$(BIN)/python bench/dlr_ingest.py --database-url $(BENCH_POSTGRES_URL)
+	$(BIN)/python bench/api_load.py
 	$(BIN)/python bench/due_latency.py
 	$(BIN)/python bench/render_throughput.py --recipients 100000
 	$(BIN)/python bench/campaign_pages.py --messages $(BENCH_PAGES) --contacts $(BENCH_CONTACTS)

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from report import emit
 from scratch import django_on, free_port, wait_for_simulator
 
-THREADS = 4  # `crmsms worker`'s default
+THREADS = 4  # `crmsms worker`'s default, shared among its processes (so C stays the same)
 
 
 def main() -> None:
@@ -31,6 +31,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--messages", type=int, default=0, help="default: about 10 s of work at the limit")
     parser.add_argument("--database-url", default="", help="a PostgreSQL server (a scratch database is made there)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="`crmsms worker --processes`: the same 4 sending threads spread over this many processes")
     args = parser.parse_args()
     port = free_port()
     os.environ["CRMSMS_SMS_URL"] = f"simulator://127.0.0.1:{port}"
@@ -51,7 +53,7 @@ def main() -> None:
             else:
                 n = args.messages or 10_000
                 limit, how = bare_client(port, n, concurrency), f"bare httpx, {concurrency} in flight"
-            worker = start_worker()
+            worker = start_worker(args.processes)
             rate = through_worker(n)
         finally:
             for process in (worker, sim):
@@ -62,7 +64,7 @@ def main() -> None:
 
         suffix = "" if connection.vendor == "sqlite" else "_pg"
         print(f"database: {connection.vendor}, {n:,} messages, provider latency {args.latency_ms:g} ms, "
-              f"worker with {THREADS} threads x {settings.CRMSMS_PROVIDER_CONCURRENCY} calls in flight")
+              f"worker with {THREADS} threads in {args.processes} process(es) x {settings.CRMSMS_PROVIDER_CONCURRENCY} calls in flight")
         emit(f"dispatch_L{args.latency_ms:g}{suffix}", rate, "msg/s", limit, note=how)
 
 
@@ -83,11 +85,13 @@ def bare_client(port: int, n: int, concurrency: int) -> float:
             return n / (time.perf_counter() - start)
 
 
-def start_worker() -> subprocess.Popen:
+def start_worker(processes: int) -> subprocess.Popen:
     """A `crmsms worker` on this benchmark's database and provider (the environment), up and idle."""
-    worker = subprocess.Popen([sys.executable, "-m", "crmsms", "worker", "--workers", str(THREADS)],
-                              stdout=subprocess.PIPE, text=True)
-    worker.stdout.readline()  # "crmsms worker ...: 4 sending threads": it is up
+    worker = subprocess.Popen([sys.executable, "-m", "crmsms", "worker", "--processes", str(processes),
+                               "--workers", str(THREADS // processes)], stdout=subprocess.PIPE, text=True)
+    up = 0
+    while up < processes:  # each process says "crmsms worker HOST:PID: N sending threads" once it is up
+        up += "sending threads" in worker.stdout.readline()
     return worker
 
 

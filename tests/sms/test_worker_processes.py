@@ -153,6 +153,45 @@ def test_sigterm_lets_the_sends_in_progress_finish(tmp_path, sim):
     assert len(sim.accepted()) == 5
 
 
+def test_sigterm_right_after_start_stops_cleanly(tmp_path, sim):
+    """A worker stopped while it starts (a deploy that changes its mind) exits 0, not with a
+    traceback (it crashed on a signal handler that was not callable)."""
+    worker = start_worker(tmp_path, sim.url, "w")
+    time.sleep(0.3)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) in (0, -signal.SIGTERM)  # before or after huey took the signal over
+    assert "Traceback" not in (tmp_path / "w.log").read_text()
+
+
+def test_several_processes_share_the_work_and_one_killed_is_replaced(tmp_path, sim):
+    """`crmsms worker --processes 2`: both processes send; one killed with SIGKILL is started
+    again; SIGTERM stops them all, sends in progress finished."""
+    sim.reconfigure({"latency_ms": 100})
+    environment = {**os.environ, "DATABASE_URL": database_url(), "CRMSMS_SMS_URL": sim.url,
+                   "CRMSMS_DATA_DIR": str(tmp_path / "data"), "CRMSMS_LOG_LEVEL": "WARNING",
+                   "CRMSMS_BATCH_SIZE": "10"}
+    environment.pop("HUEY_URL", None)
+    log = open(tmp_path / "w.log", "w+")
+    worker = subprocess.Popen([sys.executable, "-m", "crmsms", "worker", "--processes", "2", "--workers", "2",
+                               "--interval", "0.2"], env=environment, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: (tmp_path / "w.log").read_text().count("sending threads") == 2, 30, "both processes up")
+        children = [int(line.split(":")[1]) for line in (tmp_path / "w.log").read_text().splitlines()
+                    if "sending threads" in line]
+        os.kill(children[0], signal.SIGKILL)
+        wait_for(lambda: (tmp_path / "w.log").read_text().count("sending threads") == 3, 30, "a replacement")
+        queue_for(make_contacts(200))
+        wait_for(lambda: len(sim.accepted()) == 200, 60, "200 messages sent")
+        senders = set(MessageEvent.objects.filter(kind="attempt").values_list("detail", flat=True))
+        assert len(senders) >= 2, senders  # "picked up by worker HOST:PID": more than one process
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        stop(worker)
+    assert SmsMessage.objects.filter(status=states.SENT).count() == 200
+    assert len({entry["reference"] for entry in sim.accepted()}) == 200
+
+
 def test_a_long_batch_keeps_its_lease(tmp_path, sim):
     """A batch that takes longer than the lease is not taken for dead while it is alive:
     each chunk renews the lease of the claim."""
