@@ -192,11 +192,12 @@ def _take_turn(held: Q, connector: Connector, chunk: list[SmsMessage], rest: lis
     """Wait for `chunk`'s turn under the account's rate limit and return True; or, if that
     turn is far, send the chunk and the rest back to wait, each message until its estimated
     turn (so they are not claimed again and again meanwhile), and return False."""
-    wait = ratelimit.book(connector.account, connector.rate, sum(m.segments or 1 for m in chunk), MAX_RATE_WAIT)
-    if wait is not None:
+    booked, wait = ratelimit.book(connector.account, connector.rate, sum(m.segments or 1 for m in chunk),
+                                  MAX_RATE_WAIT)
+    if booked:
         time.sleep(wait)
         return True
-    start = timezone.now() + timedelta(seconds=MAX_RATE_WAIT)
+    start = timezone.now() + timedelta(seconds=wait)
     due, spent = {}, 0
     for message in chunk + rest:
         due[message.pk] = start + timedelta(seconds=spent / connector.rate)

@@ -42,16 +42,17 @@ _local_clocks: dict[str, float] = {}
 _local_lock = threading.Lock()
 
 
-def book(account: str, rate: float, segments: int, max_wait: float) -> float | None:
-    """Book `segments` on `account`'s clock at `rate` segments/s. Returns the seconds to wait
-    before sending them, or None if their turn is more than `max_wait` seconds away (then
-    nothing is booked: the caller sends them later)."""
+def book(account: str, rate: float, segments: int, max_wait: float) -> tuple[bool, float]:
+    """Book `segments` on `account`'s clock at `rate` segments/s. Returns (booked, seconds
+    until their turn): booked, the caller waits that long and sends them; not booked (the
+    turn is more than `max_wait` seconds away), nothing was booked and the caller sends them
+    later, about that much later."""
     cost = max(segments, 1) / rate
     script = _redis_script()
     if script is not None:
         try:
             booked, wait = script(keys=[f"crmsms:rate:{account}"], args=[cost, max_wait])
-            return float(wait) if int(booked) else None
+            return bool(int(booked)), float(wait)
         except Exception as error:  # noqa: BLE001  Redis down: each worker counts for itself meanwhile
             log.warning("rate limit of %s counted by this worker alone: Redis unavailable (%s)", account, error)
     with _local_lock:
@@ -59,9 +60,9 @@ def book(account: str, rate: float, segments: int, max_wait: float) -> float | N
         next_free = max(_local_clocks.get(account, 0.0), now)
         wait = next_free - now
         if wait > max_wait:
-            return None
+            return False, wait
         _local_clocks[account] = next_free + cost
-        return wait
+        return True, wait
 
 
 def redis_url() -> str:
