@@ -59,7 +59,7 @@ bench: install services gateways
 	$(BIN)/python bench/dispatch_worker.py --latency-ms 100 --processes $(BENCH_PROCESSES) --database-url $(BENCH_POSTGRES_URL)
 	$(BIN)/python bench/dispatch_throughput.py --messages 2000
 	$(BIN)/python bench/dispatch_throughput.py --messages 2000 --database-url $(BENCH_POSTGRES_URL)
-	$(BIN)/python bench/dispatch_kannel.py
+	$(BIN)/python bench/dispatch_kannel.py --processes $(BENCH_PROCESSES)
 	$(BIN)/python bench/dlr_ingest.py
 	$(BIN)/python bench/dlr_ingest.py --database-url $(BENCH_POSTGRES_URL)
 	$(BIN)/python bench/api_load.py

@@ -41,6 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--processes", type=int, default=1, help="`crmsms worker --processes` (the same 4 threads)")
     args = parser.parse_args()
     reports = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
     reports.daemon_threads = True
@@ -57,7 +58,7 @@ def main() -> None:
 
             concurrency = THREADS * settings.CRMSMS_PROVIDER_CONCURRENCY
             limit = bare_client(kannel, args.messages, concurrency)
-            worker = start_worker()
+            worker = start_worker(args.processes)
             try:
                 rate = through_worker(args.messages)
             finally:

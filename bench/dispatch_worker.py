@@ -85,7 +85,7 @@ def bare_client(port: int, n: int, concurrency: int) -> float:
             return n / (time.perf_counter() - start)
 
 
-def start_worker(processes: int) -> subprocess.Popen:
+def start_worker(processes: int = 1) -> subprocess.Popen:
     """A `crmsms worker` on this benchmark's database and provider (the environment), up and idle."""
     worker = subprocess.Popen([sys.executable, "-m", "crmsms", "worker", "--processes", str(processes),
                                "--workers", str(THREADS // processes)], stdout=subprocess.PIPE, text=True)
