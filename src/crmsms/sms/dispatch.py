@@ -331,16 +331,23 @@ def record_outcomes(token: str, results: list[tuple[SmsMessage, Outcome]], provi
     sent messages into "unknown", so the write is retried, on a new connection, for as long
     as the lease lasts. Every move is conditional, so a repeated write changes nothing."""
     results = [(message, clean_outcome(outcome)) for message, outcome in results]
+    through_database_loss(lambda: _write_outcomes(token, results, provider), f"recording {len(results)} outcomes")
+
+
+def through_database_loss(work, what: str) -> None:
+    """Run `work()`; if the database went away meanwhile (a restart, a failover), run it again
+    on a new connection, backing off from 0.5 s to 10 s, for as long as a lease lasts. Only
+    for work that is safe to repeat (every move here is conditional)."""
     deadline = time.monotonic() + settings.CRMSMS_LEASE_SECONDS
     delay = 0.5
     while True:
         try:
-            _write_outcomes(token, results, provider)
+            work()
             return
         except (OperationalError, InterfaceError) as error:
             if time.monotonic() + delay > deadline:
                 raise
-            log.warning("could not record %d outcomes (%s); retrying in %.1fs", len(results), error, delay)
+            log.warning("%s interrupted by the database (%s); going on in %.1fs", what, error, delay)
             connection.close()
             time.sleep(delay)
             delay = min(delay * 2, 10)
