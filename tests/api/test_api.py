@@ -144,6 +144,29 @@ def test_idempotency_key_makes_a_retry_safe(api, contact, django_capture_on_comm
     assert SmsMessage.objects.count() == 1
 
 
+def test_a_retry_answers_with_the_first_message_even_when_it_could_not_be_made_again(api, contact):
+    payload = {"contact_id": contact.pk, "body": "once", "status": "to_send"}
+    first = api.post("/api/v1/messages", payload, headers={"Idempotency-Key": "order-43"})
+    contact.sms_opt_in = False  # since the first request: a new message would be refused
+    contact.save()
+    retry = api.post("/api/v1/messages", payload, headers={"Idempotency-Key": "order-43"})
+    assert (first.status_code, retry.status_code) == (201, 200) and retry.json()["id"] == first.json()["id"]
+    fresh = api.post("/api/v1/messages", payload, headers={"Idempotency-Key": "order-44"})
+    assert fresh.status_code == 422 and SmsMessage.objects.count() == 1
+
+
+def test_creating_a_queued_message_costs_a_fixed_few_statements(api, contact, django_assert_max_num_queries):
+    """Token with its user and profile, the contact, the message, its two history lines."""
+    with django_assert_max_num_queries(7):  # + BEGIN/COMMIT or a savepoint, as the database counts them
+        response = api.post("/api/v1/messages", {"contact_id": contact.pk, "body": "Hi {first_name}",
+                                                 "status": "to_send"}, headers={"Idempotency-Key": "k-1"})
+    assert response.status_code == 201 and response.json()["status"] == "to_send"
+    message = SmsMessage.objects.get()
+    assert message.due_at == message.send_at and message.to_number == contact.phone_mobile
+    assert list(message.events.values_list("kind", "from_status", "to_status")) == [
+        ("created", "", ""), ("queued", "draft", "to_send")]
+
+
 def test_update_while_draft_then_conflict_then_not_after_queueing(api, contact):
     mid = api.post("/api/v1/messages", {"contact_id": contact.pk, "body": "v1"}).json()["id"]
     ok = api.patch(f"/api/v1/messages/{mid}", {"body": "v2", "version": 1})

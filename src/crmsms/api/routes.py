@@ -447,29 +447,33 @@ def create_message(request: HttpRequest, payload: MessageIn):
     key = request.headers.get("Idempotency-Key") or None
     if key and len(key) > 100:
         raise errors.field_error("Idempotency-Key", "max_length", "Idempotency-Key: at most 100 characters.")
-    if key:
-        existing = SmsMessage.objects.filter(created_by=request.user, idempotency_key=key).first()
-        if existing:
-            return Status(200, _same_request(existing, payload))
+    # A retry is told apart from a first request only when it fails (the unique key, or a
+    # record deleted since the first one): a first request, the common case, pays no lookup.
+    try:
+        return Status(201, _new_message(request, payload, key))
+    except (errors.ApiError, IntegrityError) as refused:
+        first = SmsMessage.objects.filter(created_by=request.user, idempotency_key=key).first() if key else None
+        if first is not None:
+            return Status(200, _same_request(first, payload))
+        if isinstance(refused, errors.ApiError):
+            raise
+    # Not the key: the contact or account was deleted while we wrote.
+    field = "contact_id" if payload.contact_id is not None else "account_id"
+    raise errors.field_error(field, "not_found", f"{field}: the record was deleted meanwhile.")
+
+
+def _new_message(request: HttpRequest, payload: MessageIn, key: str | None) -> SmsMessage:
     record = _recipient(payload.contact_id, payload.account_id)
     body = payload.body
     if payload.template_id is not None:
         template = _template_for(payload.template_id, record)
         body = template.body if body is None else body
     data = _message_form(record, request.user, body, payload.send_at, payload.status, template=payload.template_id)
-    try:
-        with transaction.atomic():
-            message = compose.create_message(record, body=data["body"], send_at=data["send_at"],
-                                             status=data["status"], user=request.user, template=data["template"],
-                                             idempotency_key=key)
-    except IntegrityError:
-        winner = SmsMessage.objects.filter(created_by=request.user, idempotency_key=key).first() if key else None
-        if winner is None:  # the contact or account was deleted while we wrote
-            field = "contact_id" if payload.contact_id is not None else "account_id"
-            raise errors.field_error(field, "not_found", f"{field}: the record was deleted meanwhile.") from None
-        # The same key raced in from a concurrent retry: answer with the winner.
-        return Status(200, _same_request(winner, payload))
-    return Status(201, message)
+    # Its own transaction (a savepoint inside a caller's): a refused key must not break the
+    # caller's, so that the first request's message can still be read.
+    with transaction.atomic():
+        return compose.create_message(record, body=data["body"], send_at=data["send_at"], status=data["status"],
+                                      user=request.user, template=data["template"], idempotency_key=key)
 
 
 def _template_for(template_id: int, record) -> SmsTemplate:

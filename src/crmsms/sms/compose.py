@@ -10,37 +10,46 @@ from django.utils import timezone
 from . import rendering, states
 from .dispatch import wake
 from .models import SmsMessage
-from .transitions import move_one, note
+from .transitions import insert, move_one, note
 
 
 class EditConflict(Exception):
     """The message changed since the editor loaded it (another tab, another user)."""
 
 
+def _queued_detail(message: SmsMessage) -> str:
+    return f"to be sent at {message.send_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
 def _queue(message: SmsMessage, user) -> None:
-    """Queue a message just saved: the text rendered by that save, in this same transaction,
+    """Queue a draft just saved: the text rendered by that save, in this same transaction,
     is the one that leaves, whatever changes on the record later."""
-    move_one(message, states.TO_SEND, kind="queued", actor=user.get_username(),
-             detail=f"to be sent at {message.send_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
+    move_one(message, states.TO_SEND, kind="queued", actor=user.get_username(), detail=_queued_detail(message),
              to_number=message.record.sms_number, due_at=message.send_at)
+    _wake_if_due(message)
+
+
+def _wake_if_due(message: SmsMessage) -> None:
     if message.send_at <= timezone.now():
         wake()
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # the caller's transaction, if any, is this one's
 def create_message(record, *, body: str, send_at, status: str, user, template=None,
                    idempotency_key: str | None = None) -> SmsMessage:
     draft = rendering.preview(record, body, user, when=send_at)
-    message = SmsMessage.objects.create(
+    message = SmsMessage(
         contact=record if record.module == "contacts" else None,
         account=record if record.module == "accounts" else None,
         recipient_name=str(record), to_number=record.sms_number,
         body=body, text=draft.text, encoding=draft.encoding, segments=draft.segments, template=template,
         send_at=send_at, due_at=send_at, created_by=user, idempotency_key=idempotency_key,
     )
-    note(message.pk, "created", f"from template “{template}”" if template else "", actor=user.get_username())
-    if status == states.TO_SEND:
-        _queue(message, user)
+    queue = status == states.TO_SEND
+    insert(message, actor=user.get_username(), detail=f"from template “{template}”" if template else "",
+           queued=_queued_detail(message) if queue else None)
+    if queue:
+        _wake_if_due(message)
     return message
 
 

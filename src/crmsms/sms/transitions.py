@@ -198,6 +198,20 @@ def add_events(rows: Iterable[tuple]) -> None:
                            f"VALUES {', '.join([row] * len(some))}", [value for r in some for value in r])
 
 
+def insert(message: SmsMessage, *, actor: str, detail: str = "", queued: str | None = None) -> None:
+    """Save a new message and its "created" history line; when `queued` is given (the
+    detail of its queueing line), straight into `to_send`. Two statements, where creating a
+    draft and then moving it took six: its history is the same as a draft's queued at once."""
+    if queued is not None:
+        message.status, message.due_at = states.TO_SEND, message.send_at
+    message.save(force_insert=True)
+    now = message.created_at
+    lines = [(message.pk, now, "created", "", "", detail, {}, actor)]
+    if queued is not None:
+        lines.append((message.pk, now, "queued", states.DRAFT, states.TO_SEND, queued, {}, actor))
+    add_events(lines)
+
+
 def note(message_id: int, kind: str, detail: str = "", *, actor: str = "", data: dict | None = None) -> None:
     """Add a history line that is not a status change (an edit, an attempt starting)."""
     MessageEvent.objects.create(message_id=message_id, kind=kind, detail=detail, actor=actor, data=data or {})

@@ -28,7 +28,11 @@ class Profile(models.Model):
 
 
 def time_zone_of(user) -> str:
-    profile = Profile.objects.filter(user=user).only("time_zone").first()
+    """The user's time zone, read now."""
+    return zone_in(Profile.objects.filter(user=user).only("time_zone").first())
+
+
+def zone_in(profile: Profile | None) -> str:
     return profile.time_zone if profile else settings.CRMSMS_DEFAULT_TIME_ZONE
 
 
@@ -55,9 +59,9 @@ class ApiToken(models.Model):
 
     @classmethod
     def user_for(cls, raw: str):
-        """The active user `raw` belongs to, or None. Notes when the token was last used
+        """The active user `raw` belongs to (with its profile, if any, loaded), or None. Notes when the token was last used
         (at most once a minute, so that reading the API does not mean writing each time)."""
-        token = cls.objects.select_related("user").filter(digest=_digest(raw)).first()
+        token = cls.objects.select_related("user__profile").filter(digest=_digest(raw)).first()
         if token is None or not token.user.is_active:
             return None
         now = timezone.now()
