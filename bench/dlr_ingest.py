@@ -2,10 +2,12 @@
 were lost, next to the same client calling a no-op view of the same server (same
 middleware, nothing stored): what receiving costs beyond HTTP.
 
-    .venv/bin/python bench/dlr_ingest.py [--reports 5000] [--clients 20] [--database-url postgres://...]
+    .venv/bin/python bench/dlr_ingest.py [--reports 5000] [--clients 20] [--server-processes 2]
+                                         [--database-url postgres://...]
 
 The reports are Kannel's (GET /webhooks/kannel/dlr with our reference and token), sent by
-`--clients` concurrent connections as a gateway would when a campaign's reports come back.
+`--clients` concurrent connections as a gateway would when a campaign's reports come back,
+by a client that costs little CPU (bench/rawhttp.py): the figure is the server's.
 
     BENCH dlr_ingest value=... unit=reports/s limit=... ratio=...
     BENCH dlr_lost value=0 unit=reports ...
@@ -15,8 +17,6 @@ import argparse
 import os
 import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from report import emit
@@ -29,6 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reports", type=int, default=5000)
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--server-processes", type=int, default=2, help="crmsms serve --processes (one per core)")
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
     os.environ["CRMSMS_SMS_URL"] = "kannel://crm:bench-secret@127.0.0.1:13013?from=Bench"
@@ -52,38 +53,35 @@ def main() -> None:
         port = free_port()
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench_settings",
                "PYTHONPATH": os.pathsep.join([str(BENCH_DIR), os.environ.get("PYTHONPATH", "")])}
-        server = subprocess.Popen([sys.executable, "-m", "crmsms", "serve", "--port", str(port)],
+        server = subprocess.Popen([sys.executable, "-m", "crmsms", "serve", "--port", str(port),
+                                   "--processes", str(args.server_processes)],
                                   env=env, stdout=subprocess.PIPE, text=True)
         try:
             server.stdout.readline()  # "Web UI on ...": it is up
-            base = f"http://127.0.0.1:{port}"
-            send(f"{base}/webhooks/bench-noop", requests[:500], args.clients)  # warm-up: connections, threads
-            limit = send(f"{base}/webhooks/bench-noop", requests, args.clients)
-            rate = send(f"{base}/webhooks/kannel/dlr", requests, args.clients)
+            at = ("127.0.0.1", port)
+            send(*at, "/webhooks/bench-noop", requests[:500], args.clients)  # warm-up: connections, threads
+            limit = send(*at, "/webhooks/bench-noop", requests, args.clients)
+            rate = send(*at, "/webhooks/kannel/dlr", requests, args.clients)
         finally:
             server.terminate()
             server.wait(timeout=30)
         stored = DeliveryReport.objects.count()
-        print(f"database: {connection.vendor}, {args.reports:,} reports from {args.clients} connections, "
-              f"stored {stored:,}")
+        print(f"database: {connection.vendor}, {args.reports:,} reports from {args.clients} connections "
+              f"to {args.server_processes} server processes, stored {stored:,}")
         suffix = "" if connection.vendor == "sqlite" else "_pg"
         emit(f"dlr_ingest{suffix}", rate, "reports/s", limit, note="no-op view on the same server")
         lost = args.reports - stored
         print(f"BENCH dlr_lost{suffix} value={lost} unit=reports limit=0 ratio={'1.000' if lost == 0 else '0.000'}")
 
 
-def send(url: str, requests: list[dict], clients: int) -> float:
-    import httpx
+def send(host: str, port: int, path: str, requests: list[dict], clients: int) -> float:
+    from urllib.parse import urlencode
 
-    with httpx.Client(limits=httpx.Limits(max_connections=clients), timeout=30) as client:
-        def one(params):
-            answer = client.get(url, params=params)
-            assert answer.status_code == 200, (answer.status_code, answer.text[:200])
+    from rawhttp import get_all
 
-        with ThreadPoolExecutor(clients) as pool:
-            start = time.perf_counter()
-            list(pool.map(one, requests))
-            return len(requests) / (time.perf_counter() - start)
+    rate, statuses = get_all(host, port, [f"{path}?{urlencode(params)}" for params in requests], clients)
+    assert set(statuses) == {200}, statuses
+    return rate
 
 
 if __name__ == "__main__":

@@ -242,7 +242,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"every_10s": {"()": "crmsms.web.logfilters.AtMostEvery", "seconds": 10}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("CRMSMS_LOG_LEVEL", "INFO")},
-    "loggers": {"huey": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+    "loggers": {"huey": {"level": "WARNING"}, "httpx": {"level": "WARNING"},
+                "waitress.queue": {"filters": ["every_10s"]}},
 }

@@ -64,3 +64,71 @@ def test_run_with_the_simulator_reaches_delivered(tmp_path):
         output = run.communicate(timeout=60)[0]
     assert "messages reach Delivered" in output and "crmsms stopped." in output
     assert f"simulator://TOKEN@127.0.0.1:{sim_port}" in output  # its secret is not printed
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as listing:
+        return [int(child) for child in listing.read().split()]
+
+
+def test_serve_with_two_processes_shares_the_port_replaces_a_killed_one_and_stops_on_sigterm(tmp_path):
+    env = {**os.environ, "CRMSMS_DATA_DIR": str(tmp_path), "CRMSMS_LOG_LEVEL": "WARNING",
+           "CRMSMS_SERVE_PROCESSES": "2"}  # the variable `crmsms run` passes on
+    env.pop("DATABASE_URL", None)
+    cli = [sys.executable, "-m", "crmsms"]
+    subprocess.run([*cli, "migrate", "--verbosity", "0"], env=env, check=True)
+    port = free_port()
+    serve = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        def answers() -> int:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    return httpx.get(f"http://127.0.0.1:{port}/login/").status_code
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "the server did not answer"
+                    time.sleep(0.2)
+
+        assert answers() == 200
+        deadline = time.monotonic() + 30
+        while len(_children(serve.pid)) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        first, second = _children(serve.pid)
+        os.kill(first, signal.SIGKILL)
+        # The other process goes on answering on the same port meanwhile.
+        assert all(answers() == 200 for _ in range(20))
+        while first in _children(serve.pid) or len(_children(serve.pid)) < 2:
+            assert time.monotonic() < deadline, "the killed process was not replaced"
+            time.sleep(0.1)
+        assert second in _children(serve.pid)
+        assert answers() == 200
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        output = serve.communicate(timeout=30)[0]
+    assert serve.returncode == 0, output
+    assert "crmsms serve: 2 processes" in output and "ended (exit -9); starting another" in output
+
+
+def test_a_repeated_warning_is_logged_at_most_every_ten_seconds(monkeypatch):
+    """Waitress's "Task queue depth is N", once per waiting request under load."""
+    import logging
+
+    from crmsms.web import logfilters
+
+    clock = [1000.0]
+    monkeypatch.setattr(logfilters.time, "monotonic", lambda: clock[0])
+    limit = logfilters.AtMostEvery(seconds=10)
+
+    def passes(depth: int) -> logging.LogRecord | None:
+        record = logging.LogRecord("waitress.queue", logging.WARNING, "", 0, "Task queue depth is %d", (depth,), None)
+        return record if limit.filter(record) else None
+
+    assert passes(1).getMessage() == "Task queue depth is 1"
+    clock[0] += 3
+    assert passes(2) is None and passes(3) is None
+    clock[0] += 8
+    assert passes(4).getMessage() == "Task queue depth is 4 (and 2 more such lines in the last 11 s)"
+    clock[0] += 1
+    assert passes(5) is None

@@ -11,16 +11,14 @@ A send cut short is never lost nor repeated: its lease turns it "unknown" (DESIG
 
 import logging
 import signal
-import subprocess
-import sys
 import threading
-import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from huey.contrib.djhuey import HUEY
 
+from crmsms.processes import supervise
 from crmsms.sms import dispatch, periodic
 from crmsms.sms.providers import configured_connectors
 
@@ -78,7 +76,7 @@ class Command(BaseCommand):
     def handle(self, workers, interval, no_periodic, processes, **options):
         if processes > 1:
             args = ["--workers", str(workers), "--interval", str(interval)] + (["--no-periodic"] if no_periodic else [])
-            return supervise(processes, args, self.stdout)
+            return supervise(processes, ["worker", *args], self.stdout)
         stop = threading.Event()
         loop = threading.Thread(target=dispatcher_loop, args=(stop, interval, not no_periodic), name="dispatcher", daemon=True)
         # Poll the queue at least twice a second when idle (huey backs off to 10 s by default),
@@ -116,31 +114,3 @@ class Command(BaseCommand):
             for connector in configured_connectors():
                 connector.close()
         self.stdout.write("crmsms worker stopped.")
-
-
-def supervise(processes: int, args: list[str], out) -> None:
-    """Run `processes` single-process workers and keep them running: one killed or crashed
-    is started again; SIGTERM or Ctrl-C is passed on to all of them, which stop as one
-    worker does (the sends in progress finish), and this returns once they all stopped."""
-    command = [sys.executable, "-m", "crmsms", "worker", *args]
-    stopping = threading.Event()  # set by a signal handler; only read in this thread
-    children = [subprocess.Popen(command) for _ in range(processes)]
-
-    def pass_on(signum, frame):
-        stopping.set()
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signum)
-
-    signal.signal(signal.SIGTERM, pass_on)
-    signal.signal(signal.SIGINT, pass_on)
-    out.write(f"crmsms worker: {processes} processes ({', '.join(str(c.pid) for c in children)})", ending="\n")
-    out.flush()
-    while True:
-        for index, child in enumerate(children):
-            if child.poll() is not None and not stopping.is_set():
-                log.warning("worker process %s ended (exit %s); starting another", child.pid, child.returncode)
-                children[index] = subprocess.Popen(command)
-        if stopping.is_set() and all(child.poll() is not None for child in children):
-            return
-        time.sleep(0.2 if stopping.is_set() else 0.5)
