@@ -6,7 +6,8 @@ provider simulator (answering after `--latency-ms`, delivery reports back to the
 
     .venv/bin/python bench/api_load.py [--clients 50] [--seconds 60] [--recipients 20000]
                                        [--sqlite | --database-url postgres://...] [--redis]
-                                       [--server-threads 8] [--latency-ms 100] [--no-reports]
+                                       [--server-threads 8] [--server-processes 1]
+                                       [--latency-ms 100] [--no-reports]
 
 PostgreSQL by default (a scratch database on BENCH_POSTGRES_URL's server, as a scaled-out
 install would use); `--sqlite` for the embedded set-up. The task queue is huey's embedded
@@ -52,6 +53,8 @@ def main() -> None:
     parser.add_argument("--no-reports", action="store_true",
                         help="no delivery reports (by default the simulator sends them to the same server)")
     parser.add_argument("--server-threads", type=int, default=8, help="crmsms serve --threads (its default: 8)")
+    parser.add_argument("--server-processes", type=int, default=1,
+                        help="crmsms serve --processes (its default: 1)")
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_POSTGRES_URL",
                                                                   "postgres://postgres@127.0.0.1:5432/test"),
@@ -123,7 +126,7 @@ def run(args, data_dir: Path, sim_port: int, web_port: int) -> None:
             stdout=logs["simulator"], stderr=subprocess.STDOUT))
         wait_for_simulator(sim_port)
         web = subprocess.Popen([sys.executable, "-m", "crmsms", "serve", "--port", str(web_port),
-                                "--threads", str(args.server_threads)],
+                                "--threads", str(args.server_threads), "--processes", str(args.server_processes)],
                                env=web_env, stdout=subprocess.PIPE, stderr=logs["serve"], text=True)
         processes.append(web)
         web.stdout.readline()  # "Web UI on ...": listening
@@ -178,7 +181,8 @@ def run(args, data_dir: Path, sim_port: int, web_port: int) -> None:
     vendor = connection.vendor
     suffix = "" if vendor == "sqlite" else "_pg"
     huey = "Redis" if os.environ.get("HUEY_URL") else "SQLite"
-    print(f"\ndatabase: {vendor}, huey on {huey}; crmsms serve with {args.server_threads} threads; "
+    print(f"\ndatabase: {vendor}, huey on {huey}; crmsms serve with {args.server_processes} "
+          f"process(es) of {args.server_threads} threads; "
           f"{args.clients} clients for {args.seconds:g} s; simulator answering in {args.latency_ms:g} ms; "
           f"campaign of {args.recipients:,} recipients")
     print(f"no-op view:  {noop.summary()}")
@@ -341,10 +345,12 @@ def summarize_log(path: Path) -> None:
         print(f"  {n:6} x {cause}")
 
 
-def cpu_seconds(process: subprocess.Popen) -> float:
-    """CPU time (user + system) the process has used so far (Linux)."""
-    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(process: subprocess.Popen | int) -> float:
+    """CPU time (user + system) the process and its running children have used so far (Linux)."""
+    pid = process if isinstance(process, int) else process.pid
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") + sum(cpu_seconds(int(c)) for c in children)
 
 
 def wait_for_redis(port: int) -> None:
