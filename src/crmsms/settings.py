@@ -245,6 +245,6 @@ LOGGING = {
     "filters": {"every_10s": {"()": "crmsms.web.logfilters.AtMostEvery", "seconds": 10}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("CRMSMS_LOG_LEVEL", "INFO")},
-    "loggers": {"huey": {"level": "WARNING"}, "httpx": {"level": "WARNING"},
+    "loggers": {"huey": {"level": "WARNING"},
                 "waitress.queue": {"filters": ["every_10s"]}},
 }

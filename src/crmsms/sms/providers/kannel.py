@@ -23,7 +23,6 @@ What Kannel's answers prove (DESIGN §4; seen against Debian's Kannel 1.4.5):
 
 from urllib.parse import parse_qs, unquote, urlencode
 
-import httpx
 from django.conf import settings
 
 from .. import segments
@@ -54,7 +53,7 @@ class KannelConnector(http.HttpConnector):
         self.dlr_mask = mask
         scheme = "https" if url.scheme.endswith("+https") else "http"
         self.base_url = f"{scheme}://{url.hostname}:{url.port or 13013}"
-        self.client = http.client(self.base_url)
+        self.client = http.Client(self.base_url)
         self.dlr_base = f"{settings.CRMSMS_PUBLIC_URL.rstrip('/')}/webhooks/kannel/dlr"
 
     def dlr_url(self, reference: str) -> str:
@@ -74,14 +73,14 @@ class KannelConnector(http.HttpConnector):
         if self.smsc:
             params["smsc"] = self.smsc
         where = f"Kannel at {self.base_url}"
-        # httpx encodes every value (a "+" in `to` as %2B: a raw "+" would reach Kannel as a space).
+        # (Client.get escapes every value: a "+" in `to` becomes %2B, not a space.)
         response = http.call(where, lambda: self.client.get("/cgi-bin/sendsms", params=params),
                              hint="Is Kannel's smsbox running, and is its sendsms-port the one in CRMSMS_SMS_URL?")
         if isinstance(response, Outcome):
             return response
         return self._outcome(response, where)
 
-    def _outcome(self, response: httpx.Response, where: str) -> Outcome:
+    def _outcome(self, response: http.Response, where: str) -> Outcome:
         status, text = response.status_code, response.text.strip()[:200]
         said = f"{where} answered HTTP {status} « {text} »"
         if status in (200, 202) and text[:2] in ("0:", "3:"):

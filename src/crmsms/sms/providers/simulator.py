@@ -10,7 +10,6 @@ what happened; the dispatcher adds what it means for the message (not resent).
 from typing import Any
 from urllib.parse import unquote
 
-import httpx
 from django.conf import settings
 
 from . import http
@@ -35,7 +34,7 @@ class SimulatorConnector(http.HttpConnector):
         self.reports = bool(self.token)
         self.callback_url = f"{settings.CRMSMS_PUBLIC_URL.rstrip('/')}/webhooks/simulator/"
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        self.client = http.client(self.base_url, headers=headers)
+        self.client = http.Client(self.base_url, headers=headers)
 
     def send(self, sms: OutgoingSms) -> Outcome:
         where = f"the simulator at {self.base_url}"
@@ -49,7 +48,7 @@ class SimulatorConnector(http.HttpConnector):
             return response
         return self._outcome(response, where)
 
-    def _outcome(self, response: httpx.Response, where: str) -> Outcome:
+    def _outcome(self, response: http.Response, where: str) -> Outcome:
         status = response.status_code
         if 200 <= status < 300:
             provider_id = _json_field(response, "id")
@@ -95,7 +94,7 @@ class SimulatorConnector(http.HttpConnector):
 
 
 
-def _json_field(response: httpx.Response, name: str) -> Any:
+def _json_field(response: http.Response, name: str) -> Any:
     """`name` from a JSON object body, or None when the body is not one."""
     try:
         data = response.json()
@@ -104,7 +103,7 @@ def _json_field(response: httpx.Response, name: str) -> Any:
     return data.get(name) if isinstance(data, dict) else None
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: http.Response) -> float | None:
     """Retry-After in seconds; the HTTP-date form is not used by the simulator."""
     try:
         return max(0.0, float(response.headers.get("Retry-After", "")))

@@ -18,7 +18,6 @@ are mapped to what they prove (DESIGN §4), from Twilio's error codes:
 
 from urllib.parse import parse_qs, unquote
 
-import httpx
 from django.conf import settings
 
 from . import http
@@ -47,7 +46,7 @@ class TwilioConnector(http.HttpConnector):
         scheme = "http" if url.scheme.endswith("+http") else "https"
         host = url.hostname or "api.twilio.com"
         self.base_url = f"{scheme}://{host}{f':{url.port}' if url.port else ''}"
-        self.client = http.client(self.base_url, auth=(self.account_sid, self.auth_token))
+        self.client = http.Client(self.base_url, auth=(self.account_sid, self.auth_token))
         self.callback_base = f"{settings.CRMSMS_PUBLIC_URL.rstrip('/')}/webhooks/twilio/status"
 
     def send(self, sms: OutgoingSms) -> Outcome:
@@ -59,7 +58,7 @@ class TwilioConnector(http.HttpConnector):
             return response
         return self._outcome(response, where)
 
-    def _outcome(self, response: httpx.Response, where: str) -> Outcome:
+    def _outcome(self, response: http.Response, where: str) -> Outcome:
         try:
             body = response.json()
         except ValueError:

@@ -17,7 +17,6 @@ differently mean some part may have left: ambiguous, never resent blindly.
 
 from urllib.parse import parse_qs, unquote
 
-import httpx
 from django.conf import settings
 
 from . import http
@@ -44,7 +43,7 @@ class VonageConnector(http.HttpConnector):
         scheme = "http" if url.scheme.endswith("+http") else "https"
         host = url.hostname or "rest.nexmo.com"
         self.base_url = f"{scheme}://{host}{f':{url.port}' if url.port else ''}"
-        self.client = http.client(self.base_url)
+        self.client = http.Client(self.base_url)
         self.callback_base = f"{settings.CRMSMS_PUBLIC_URL.rstrip('/')}/webhooks/vonage/dlr"
 
     def send(self, sms: OutgoingSms) -> Outcome:
@@ -61,7 +60,7 @@ class VonageConnector(http.HttpConnector):
             return response
         return self._outcome(response, where)
 
-    def _outcome(self, response: httpx.Response, where: str) -> Outcome:
+    def _outcome(self, response: http.Response, where: str) -> Outcome:
         if response.status_code == 429:
             return Outcome.retry_later("throttled", f"{where} answered HTTP 429.")
         if response.status_code >= 500:
