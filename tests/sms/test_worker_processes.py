@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import Count
 from django.utils import timezone
 
 from crmsms.crm.models import Contact
@@ -151,6 +152,21 @@ def test_sigterm_lets_the_sends_in_progress_finish(tmp_path, sim):
     assert worker.wait(timeout=30) == 0
     assert set(SmsMessage.objects.values_list("status", flat=True)) == {states.SENT}
     assert len(sim.accepted()) == 5
+
+
+def test_sigterm_during_a_backlog_stops_the_claims_at_once(tmp_path, sim):
+    """A sending thread claims its next batch itself while a backlog lasts (send_backlog):
+    SIGTERM must end that too, or a stopping worker would send the whole backlog first."""
+    sim.reconfigure({"latency_ms": 100})
+    queue_for(make_contacts(3000))
+    worker = start_worker(tmp_path, sim.url, "w", CRMSMS_BATCH_SIZE="20")
+    wait_for(lambda: len(sim.accepted()) >= 100, 30, "the backlog flowing")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+    statuses = dict(SmsMessage.objects.values("status").annotate(n=Count("id")).values_list("status", "n"))
+    assert set(statuses) == {states.SENT, states.TO_SEND}, statuses  # the sends in progress finished
+    assert statuses[states.SENT] == len(sim.accepted()) < 1000, statuses
+    assert not MessageEvent.objects.filter(kind="requeued").exists()  # no claim left behind
 
 
 def test_sigterm_right_after_start_stops_cleanly(tmp_path, sim):

@@ -31,9 +31,10 @@ def send_batch(token: str, ids: list[int]) -> None:
     # The database went away mid-batch: go on with the same claim on a new connection
     # instead of leaving its messages to wait for the lease. Safe to repeat: a new pass only
     # takes the messages this claim still holds and has not called the provider for.
-    dispatch.through_database_loss(lambda: dispatch.send_claimed(token, ids), f"batch of {len(ids)} messages")
-    # A thread that finished its batch claims the next one now, instead of waiting for the
-    # dispatcher's next pass (once a second): a backlog then flows at the provider's pace.
-    # (Not when tasks run inline, in tests: each batch would call the next one recursively.)
-    if not HUEY.immediate:
-        dispatch.dispatch_once(expire=False)
+    if HUEY.immediate:  # tasks run inline (tests): one batch, as the dispatcher's pass asked
+        dispatch.through_database_loss(lambda: dispatch.send_claimed(token, ids), f"batch of {len(ids)} messages")
+        return
+    # In a worker: this batch (through a database loss the same way), then the next ones,
+    # claimed by this thread itself instead of waiting for the dispatcher's next pass (once a
+    # second): a backlog flows at the provider's pace.
+    dispatch.send_backlog(token, ids)

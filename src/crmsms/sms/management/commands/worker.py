@@ -77,7 +77,8 @@ class Command(BaseCommand):
         if processes > 1:
             args = ["--workers", str(workers), "--interval", str(interval)] + (["--no-periodic"] if no_periodic else [])
             return supervise(processes, ["worker", *args], self.stdout)
-        stop = threading.Event()
+        stop = dispatch.stopping  # also read by the sending threads: no claim once it is set
+        dispatch.sending_threads = workers
         loop = threading.Thread(target=dispatcher_loop, args=(stop, interval, not no_periodic), name="dispatcher", daemon=True)
         # Poll the queue at least twice a second when idle (huey backs off to 10 s by default),
         # so a batch handed over by the dispatcher starts at once. SIGTERM is huey's graceful
