@@ -1,7 +1,7 @@
 """How fast « Generate all SMS Messages » writes a campaign's messages, next to the limit:
 a raw bulk insert of the same rows with the same database driver, in the same run.
 
-    .venv/bin/python bench/generation_throughput.py [--recipients 100000] [--database-url postgres://...]
+    .venv/bin/python bench/generation_throughput.py [--recipients 100000 | --large] [--database-url postgres://...]
 
 crmsms reads each recipient with its record, checks eligibility (opt-in, number valid and
 mobile, duplicate numbers), renders the text for it, measures its parts and writes the
@@ -32,6 +32,7 @@ CHUNK = 5000
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--recipients", type=int, default=100_000)
+    parser.add_argument("--large", action="store_true", help="1,000,000 recipients")
     parser.add_argument("--database-url", default="",
                         help="a PostgreSQL server to use; the benchmark creates and drops its own database there")
     parser.add_argument("--generate", type=int, help=argparse.SUPPRESS)  # the child: generate this campaign
@@ -39,7 +40,7 @@ def main() -> None:
     if args.generate:
         return generate_in_this_process(args.generate)
     with django_on(args.database_url):
-        run(args.recipients)
+        run(1_000_000 if args.large else args.recipients)
 
 
 def generate_in_this_process(campaign_id: int) -> None:
