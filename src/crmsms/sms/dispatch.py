@@ -194,10 +194,10 @@ def _send_route(token: str, connector: Connector, messages: list[SmsMessage], pi
             return
         pipeline.wait()
         chunk = _begin_calling(token, chunk, connector.name)
-        previous, pipeline.in_flight = pipeline.in_flight, _InFlight(token, connector, chunk, _caller().submit(
-            connector.send_batch,
-            [OutgoingSms(message_id=m.pk, to=m.to_number, body=m.text, reference=f"crmsms-{m.pk}") for m in chunk],
-        ), trial) if chunk else None
+        calls = _InFlight(token, connector, chunk, _caller().submit(connector.send_batch, [
+            OutgoingSms(message_id=m.pk, to=m.to_number, body=m.text, reference=f"crmsms-{m.pk}") for m in chunk
+        ]), trial) if chunk else None
+        previous, pipeline.in_flight = pipeline.in_flight, calls
         if previous is not None:
             previous.record()
         if trial:  # its outcome decides whether the others follow
