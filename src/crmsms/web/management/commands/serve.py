@@ -17,11 +17,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        parser.add_argument("--threads", type=int, default=int(os.environ.get("CRMSMS_SERVE_THREADS", "8")),
+        parser.add_argument("--port", type=int, default=os.environ.get("PORT", "8000"))
+        # A default given as a string goes through `type` too: a bad variable is refused by
+        # argparse, naming the option, instead of a traceback.
+        parser.add_argument("--threads", type=int, default=os.environ.get("CRMSMS_SERVE_THREADS", "8"),
                             help="threads per process, each serving one request at a time "
                                  "(default 8, or CRMSMS_SERVE_THREADS)")
-        parser.add_argument("--processes", type=int, default=int(os.environ.get("CRMSMS_SERVE_PROCESSES", "1")),
+        parser.add_argument("--processes", type=int, default=os.environ.get("CRMSMS_SERVE_PROCESSES", "1"),
                             help="server processes sharing the port (default 1, or CRMSMS_SERVE_PROCESSES): "
                                  "one process uses one core, since Python runs one thread at a time")
         parser.add_argument("--socket-fd", type=int, help="(internal) serve on this inherited listening socket")
