@@ -20,7 +20,9 @@ def supervise(processes: int, args: list[str], out, pass_fds: tuple[int, ...] = 
     stopping = threading.Event()  # set by a signal handler; only read in this thread
 
     def start() -> subprocess.Popen:
-        return subprocess.Popen(command, pass_fds=pass_fds)
+        # Their own session: a Ctrl-C in the terminal reaches only this process, which passes
+        # it on once (a worker takes a second one as "stop now").
+        return subprocess.Popen(command, pass_fds=pass_fds, start_new_session=True)
 
     children = [start() for _ in range(processes)]
 

@@ -32,7 +32,8 @@ class Recorder(BaseHTTPRequestHandler):
         body = self.rfile.read(length).decode()
         self.server.seen.append({"line": self.requestline, "body": body, "peer": self.client_address,
                                  "authorization": self.headers.get("Authorization"),
-                                 "type": self.headers.get("Content-Type")})
+                                 "type": self.headers.get("Content-Type"),
+                                 "proxy_authorization": self.headers.get("Proxy-Authorization")})
         payload = b'{"id": "ok"}'
         close = self.server.close_after_answer  # read before answering: the test changes it then
         self.send_response(200)
@@ -44,6 +45,10 @@ class Recorder(BaseHTTPRequestHandler):
         if close:
             self.close_connection = True
 
+    def finish(self):
+        super().finish()
+        self.server.closed.set()  # this connection is closed on the server's side
+
     def log_message(self, *args):
         pass
 
@@ -51,7 +56,7 @@ class Recorder(BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    httpd.seen, httpd.close_after_answer = [], False
+    httpd.seen, httpd.close_after_answer, httpd.closed = [], False, threading.Event()
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield httpd
@@ -68,13 +73,36 @@ def test_a_connection_closed_by_the_server_while_idle_is_replaced_before_sending
     server.close_after_answer = True
     first = client.post("/v1/messages", json={"to": "+33612345678"})
     server.close_after_answer = False
-    # The server has closed that connection by now; the client must notice before writing.
-    threading.Event().wait(0.2)
+    assert server.closed.wait(5)  # the server closed that connection; the client must notice before writing
+    threading.Event().wait(0.05)  # (the FIN reaches the client's socket)
     second = client.post("/v1/messages", json={"to": "+33698765432"})
     assert (first.status_code, second.status_code) == (200, 200) and second.json() == {"id": "ok"}
     assert [s["body"] for s in server.seen] == ['{"to":"+33612345678"}', '{"to":"+33698765432"}']
     assert server.seen[0]["peer"] != server.seen[1]["peer"]  # a new connection
     client.close()
+
+
+def test_a_connection_idle_for_long_is_not_used_again(server, monkeypatch):
+    """A server may close an idle connection at its keep-alive timeout just as a request is
+    written to it: past IDLE_SECONDS the client connects anew instead."""
+    client = http.Client(base(server))
+    client.get("/one")
+    client.get("/two")
+    monkeypatch.setattr(http, "IDLE_SECONDS", 0.0)
+    client.get("/three")
+    first, second, third = (s["peer"] for s in server.seen)
+    assert first == second != third
+
+
+def test_a_request_http_cannot_carry_is_not_sent(server):
+    """Refused before anything is written: retry later (the message was provably not
+    received), not Unknown, and not an exception that would lose the batch's outcomes."""
+    client = http.Client(base(server), headers={"Authorization": "Bearer jeton-€"})  # not Latin-1
+    outcome = http.call("the provider", lambda: client.post("/x", data={}))
+    assert outcome.kind == RETRY_LATER and outcome.code == "invalid_request"
+    outcome = http.call("the provider", lambda: http.Client(base(server)).get("/a path with spaces"))
+    assert outcome.kind == RETRY_LATER and outcome.code == "invalid_request"
+    assert server.seen == []
 
 
 def test_kept_alive_per_thread_forms_params_and_basic_auth(server):
@@ -105,14 +133,20 @@ def test_no_server_is_not_sent_and_a_silent_one_is_maybe_sent():
     assert outcome.kind == AMBIGUOUS and outcome.code == "timeout"
 
 
+def clear_proxies(monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
 def test_http_proxy_from_the_environment(server, monkeypatch):
     """HTTP_PROXY: the request goes to the proxy, naming the whole URL (here the recorder
     plays the proxy); NO_PROXY sends it straight."""
-    monkeypatch.setenv("HTTP_PROXY", base(server))
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+    clear_proxies(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", base(server).replace("http://", "http://squid:p%40ss@"))
     http.Client("http://kannel.example:13013").get("/cgi-bin/sendsms", params={"to": "+33"})
     assert server.seen[-1]["line"] == "GET http://kannel.example:13013/cgi-bin/sendsms?to=%2B33 HTTP/1.1"
+    assert server.seen[-1]["proxy_authorization"] == "Basic c3F1aWQ6cEBzcw=="  # squid:p@ss
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     http.Client(base(server)).get("/direct")
     assert server.seen[-1]["line"] == "GET /direct HTTP/1.1"
@@ -134,9 +168,8 @@ def test_https_proxy_tunnels_and_a_failed_tunnel_is_not_sent(monkeypatch):
     proxy = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     try:
+        clear_proxies(monkeypatch)
         monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
-        monkeypatch.delenv("NO_PROXY", raising=False)
-        monkeypatch.delenv("no_proxy", raising=False)
         client = http.Client("https://api.twilio.example")
         outcome = http.call("Twilio", lambda: client.post("/2010-04-01/Accounts/AC1/Messages.json", data={}))
     finally:
@@ -144,3 +177,10 @@ def test_https_proxy_tunnels_and_a_failed_tunnel_is_not_sent(monkeypatch):
         proxy.server_close()
     assert seen == ["CONNECT api.twilio.example:443 HTTP/1.0"]
     assert outcome.kind == RETRY_LATER
+
+
+def test_a_proxy_of_another_kind_is_refused_by_name(monkeypatch):
+    clear_proxies(monkeypatch)
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://127.0.0.1:1080")
+    with pytest.raises(ValueError, match="HTTPS_PROXY=socks5://127.0.0.1:1080: only http:// proxies"):
+        http.Client("https://api.twilio.example")

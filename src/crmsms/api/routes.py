@@ -2,7 +2,7 @@
 same forms as the web UI, so both refuse the same input with the same words."""
 
 from django.contrib.auth.views import redirect_to_login
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import Count
 from django.forms.models import model_to_dict
 from django.http import HttpRequest, JsonResponse
@@ -469,11 +469,8 @@ def _new_message(request: HttpRequest, payload: MessageIn, key: str | None) -> S
         template = _template_for(payload.template_id, record)
         body = template.body if body is None else body
     data = _message_form(record, request.user, body, payload.send_at, payload.status, template=payload.template_id)
-    # Its own transaction (a savepoint inside a caller's): a refused key must not break the
-    # caller's, so that the first request's message can still be read.
-    with transaction.atomic():
-        return compose.create_message(record, body=data["body"], send_at=data["send_at"], status=data["status"],
-                                      user=request.user, template=data["template"], idempotency_key=key)
+    return compose.create_message(record, body=data["body"], send_at=data["send_at"], status=data["status"],
+                                  user=request.user, template=data["template"], idempotency_key=key)
 
 
 def _template_for(template_id: int, record) -> SmsTemplate:

@@ -34,7 +34,7 @@ def _wake_if_due(message: SmsMessage) -> None:
         wake()
 
 
-@transaction.atomic(savepoint=False)  # the caller's transaction, if any, is this one's
+@transaction.atomic  # a savepoint only inside a caller's transaction: a refused insert leaves it usable
 def create_message(record, *, body: str, send_at, status: str, user, template=None,
                    idempotency_key: str | None = None) -> SmsMessage:
     draft = rendering.preview(record, body, user, when=send_at)

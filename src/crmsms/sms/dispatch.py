@@ -106,7 +106,13 @@ def send_backlog(token: str, ids: list[int]) -> None:
     pipeline = Pipeline()
     try:
         while ids:
+            carried = pipeline.in_flight
             through_database_loss(partial(_send_claimed, token, ids, pipeline), f"batch of {len(ids)} messages")
+            if pipeline.in_flight is carried:
+                # This batch started no call (a pause, a rate-limit turn, sending hours, all
+                # skipped): the outcomes carried over are written now, not held for as long
+                # as such batches follow one another.
+                pipeline.record()
             if stopping.is_set():
                 break
             token, ids = claim_due()

@@ -15,15 +15,21 @@ import json as jsonlib
 import select
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 from urllib.request import getproxies_environment, proxy_bypass_environment
 
 from django.conf import settings
 
 from .base import Connector, Outcome
+
+# A kept-alive connection idle for longer is not used again: a server closing it at its own
+# keep-alive timeout (5 s for Apache) could close it just as a request is written to it,
+# and that request would be lost without a trace (its message Unknown).
+IDLE_SECONDS = 2.0
 
 
 class NotSent(Exception):
@@ -54,7 +60,10 @@ class Response:
 
     @property
     def text(self) -> str:
-        return self.content.decode(self.headers.get_content_charset() or "utf-8", errors="replace")
+        try:
+            return self.content.decode(self.headers.get_content_charset() or "utf-8", errors="replace")
+        except LookupError:  # a charset Python does not know
+            return self.content.decode("utf-8", errors="replace")
 
 
 class Client:
@@ -75,7 +84,11 @@ class Client:
         if auth:
             pair = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
             self.headers["Authorization"] = f"Basic {pair}"
-        self.proxy = _proxy_for(self.scheme, self.host)
+        self.proxy, proxy_auth = _proxy_for(self.scheme, self.host)
+        self.proxy_headers = {"Proxy-Authorization": proxy_auth} if proxy_auth else {}
+        # One context per client: building one loads the system's certificates (SSL_CERT_FILE
+        # points elsewhere).
+        self.tls = ssl.create_default_context() if self.scheme == "https" else None
         self._local = threading.local()
         self._all: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()  # guards _all only: taken once per new connection
@@ -93,9 +106,20 @@ class Client:
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> Response:
         connection = self._connection()
-        target = path if not self.proxy or self.scheme == "https" else f"http://{self.host}:{self.port}{path}"
+        tunnelled = not self.proxy or self.scheme == "https"
+        target = path if tunnelled else f"http://{self.host}:{self.port}{path}"
+        headers = {**self.headers, **({} if tunnelled else self.proxy_headers), **(headers or {})}
+        if body is not None:
+            headers["Content-Length"] = str(len(body))
+        try:  # the request line and headers, checked and encoded: nothing is written yet
+            connection.putrequest(method, target)
+            for name, value in headers.items():
+                connection.putheader(name, value)
+        except (ValueError, http.client.HTTPException) as exc:  # a character HTTP cannot carry, a bad path
+            self._drop(connection)
+            raise NotSent("invalid_request", f"the request could not be written ({exc})") from None
         try:
-            connection.request(method, target, body, {**self.headers, **(headers or {})})
+            connection.endheaders(body)
             answer = connection.getresponse()
             content = answer.read()
         except TimeoutError:
@@ -107,12 +131,15 @@ class Client:
                                                f"({exc.__class__.__name__}: {exc})") from None
         if answer.will_close:
             self._drop(connection)
+        else:
+            self._local.idle_since = time.monotonic()
         return Response(answer.status, answer.headers, content)
 
     def _connection(self) -> http.client.HTTPConnection:
         connection = getattr(self._local, "connection", None)
-        if connection is not None and not _still_open(connection):
-            self._drop(connection)  # the server closed it while idle
+        if connection is not None and (time.monotonic() - self._local.idle_since > IDLE_SECONDS
+                                       or not _still_open(connection)):
+            self._drop(connection)  # the server closed it, or may be about to
             connection = None
         if connection is None:
             connection = self._connect()
@@ -124,10 +151,9 @@ class Client:
     def _connect(self) -> http.client.HTTPConnection:
         host, port = self.proxy or (self.host, self.port)
         if self.scheme == "https":
-            connection = http.client.HTTPSConnection(host, port, timeout=self.connect_timeout,
-                                                     context=ssl.create_default_context())
+            connection = http.client.HTTPSConnection(host, port, timeout=self.connect_timeout, context=self.tls)
             if self.proxy:
-                connection.set_tunnel(self.host, self.port)
+                connection.set_tunnel(self.host, self.port, headers=self.proxy_headers)
         else:
             connection = http.client.HTTPConnection(host, port, timeout=self.connect_timeout)
         try:
@@ -162,21 +188,27 @@ def _still_open(connection: http.client.HTTPConnection) -> bool:
     (or broke the protocol), and a request written to it could be lost without a trace."""
     if connection.sock is None:
         return False
-    try:
-        readable, _, _ = select.select([connection.sock], [], [], 0)
-    except (OSError, ValueError):
-        return False
-    return not readable
+    poller = select.poll()
+    poller.register(connection.sock, select.POLLIN)
+    return not poller.poll(0)
 
 
-def _proxy_for(scheme: str, host: str) -> tuple[str, int] | None:
+def _proxy_for(scheme: str, host: str) -> tuple[tuple[str, int] | None, str]:
+    """The proxy the environment names for `scheme` (HTTPS_PROXY, HTTP_PROXY; NO_PROXY
+    excepted), and its Proxy-Authorization if it has credentials."""
     if proxy_bypass_environment(host):
-        return None
+        return None, ""
     proxy = getproxies_environment().get(scheme)
     if not proxy:
-        return None
+        return None, ""
     url = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-    return url.hostname or "", url.port or 8080
+    if url.scheme != "http":
+        raise ValueError(f"{scheme.upper()}_PROXY={proxy}: only http:// proxies are supported")
+    auth = ""
+    if url.username:
+        pair = f"{unquote(url.username)}:{unquote(url.password or '')}"
+        auth = "Basic " + base64.b64encode(pair.encode()).decode()
+    return (url.hostname or "", url.port or 80), auth
 
 
 class HttpConnector(Connector):

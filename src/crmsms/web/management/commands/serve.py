@@ -35,8 +35,9 @@ class Command(BaseCommand):
                 raise SystemExit(2)
         if socket_fd is not None:
             return self._serve(socket.socket(fileno=socket_fd), threads)
-        listening = socket.create_server((host, port), backlog=1024)
-        self.stdout.write(f"Web UI on http://{host}:{port}/")
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET  # HOST=:: or ::1 too
+        listening = socket.create_server((host, port), family=family, backlog=1024)
+        self.stdout.write(f"Web UI on http://{f'[{host}]' if ':' in host else host}:{port}/")
         self.stdout.flush()
         if processes == 1:
             return self._serve(listening, threads)
