@@ -503,9 +503,8 @@ def expire_leases() -> tuple[int, int]:
     return len(requeued), len(lost)
 
 
-def dispatch_once(max_batches: int = 4, *, expire: bool = True) -> int:
-    """One pass of the dispatcher: expire leases (unless `expire` is False), claim due
-    messages, hand them to huey.
+def dispatch_once(max_batches: int = 4) -> int:
+    """One pass of the dispatcher: expire leases, claim due messages, hand them to huey.
 
     Claims at most `max_batches` batches per pass, none while huey already has that many
     waiting, and in a worker only as many as it has idle sending threads (a busy one claims
@@ -517,8 +516,7 @@ def dispatch_once(max_batches: int = 4, *, expire: bool = True) -> int:
 
     from .tasks import send_batch
 
-    if expire:
-        expire_leases()
+    expire_leases()
     claimed = 0
     room = max_batches - HUEY.pending_count()
     if sending_threads:
