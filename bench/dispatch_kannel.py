@@ -75,8 +75,9 @@ def main() -> None:
 
 def bare_client(kannel: KannelGateway, n: int, concurrency: int) -> float:
     """The same sendsms requests our connector makes (it builds them), sent by a bare client."""
-    import http.client
     from urllib.parse import urlencode, urlsplit
+
+    from rawhttp import per_thread
 
     from crmsms.sms.providers.base import OutgoingSms
     from crmsms.sms.providers.kannel import KannelConnector
@@ -89,16 +90,11 @@ def bare_client(kannel: KannelGateway, n: int, concurrency: int) -> float:
                          "charset": "UTF-8", "coding": "0", "dlr-mask": ours.dlr_mask,
                          "dlr-url": ours.dlr_url(sms.reference), "from": ours.sender})
     ours.close()
-    local = threading.local()
+    request = per_thread("127.0.0.1", kannel.sendsms_port)
 
     def one(params):
-        # Each thread its own kept-alive connection, as crmsms's connector does.
-        if not hasattr(local, "connection"):
-            local.connection = http.client.HTTPConnection("127.0.0.1", kannel.sendsms_port, timeout=30)
-        local.connection.request("GET", f"/cgi-bin/sendsms?{urlencode(params)}")
-        answer = local.connection.getresponse()
-        text = answer.read()
-        assert answer.status == 202, text
+        status, text = request("GET", f"/cgi-bin/sendsms?{urlencode(params)}")
+        assert status == 202, text
 
     with ThreadPoolExecutor(concurrency) as pool:
         start = time.perf_counter()

@@ -92,20 +92,16 @@ def bare_httpx(port: int, n: int, concurrency: int) -> float:
 
 
 def bare_http_client(port: int, n: int, concurrency: int) -> float:
-    import http.client
     import json
-    import threading
 
-    local = threading.local()
+    from rawhttp import per_thread
+
+    request = per_thread("127.0.0.1", port)
 
     def one(i: int) -> None:
-        if not hasattr(local, "connection"):
-            local.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         body = json.dumps({"to": f"+336{10000000 + i}", "body": "Hello", "reference": f"bare-{i}"}).encode()
-        local.connection.request("POST", "/v1/messages", body, {"Content-Type": "application/json"})
-        answer = local.connection.getresponse()
-        answer.read()
-        assert answer.status == 201, answer.status
+        status, _ = request("POST", "/v1/messages", body, {"Content-Type": "application/json"})
+        assert status == 201, status
 
     return _timed(one, n, concurrency)
 

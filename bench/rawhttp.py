@@ -8,6 +8,8 @@ the server did, so the figure was the client's as much as the server's.
 
 import asyncio
 import collections
+import http.client
+import threading
 import time
 
 
@@ -43,3 +45,19 @@ def get_all(host: str, port: int, targets: list[str], connections: int) -> tuple
         return len(targets) / (time.perf_counter() - start)
 
     return asyncio.run(run()), statuses
+
+
+def per_thread(host: str, port: int):
+    """A bare blocking client for a pool of threads: `request(method, target, body=None,
+    headers=None) -> (status, body)`, each thread on its own kept-alive connection (what
+    crmsms's provider connectors do), for the limits of the dispatch benchmarks."""
+    local = threading.local()
+
+    def request(method: str, target: str, body: bytes | None = None, headers: dict | None = None):
+        if not hasattr(local, "connection"):
+            local.connection = http.client.HTTPConnection(host, port, timeout=30)
+        local.connection.request(method, target, body, headers or {})
+        answer = local.connection.getresponse()
+        return answer.status, answer.read()
+
+    return request

@@ -82,8 +82,7 @@ class Client:
         self.connect_timeout = min(3.0, self.timeout)
         self.headers = {"User-Agent": "crmsms", **(headers or {})}
         if auth:
-            pair = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-            self.headers["Authorization"] = f"Basic {pair}"
+            self.headers["Authorization"] = _basic(*auth)
         self.proxy, proxy_auth = _proxy_for(self.scheme, self.host)
         self.proxy_headers = {"Proxy-Authorization": proxy_auth} if proxy_auth else {}
         # One context per client: building one loads the system's certificates (SSL_CERT_FILE
@@ -204,11 +203,13 @@ def _proxy_for(scheme: str, host: str) -> tuple[tuple[str, int] | None, str]:
     url = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     if url.scheme != "http":
         raise ValueError(f"{scheme.upper()}_PROXY={proxy}: only http:// proxies are supported")
-    auth = ""
-    if url.username:
-        pair = f"{unquote(url.username)}:{unquote(url.password or '')}"
-        auth = "Basic " + base64.b64encode(pair.encode()).decode()
+    auth = _basic(unquote(url.username), unquote(url.password or "")) if url.username else ""
     return (url.hostname or "", url.port or 80), auth
+
+
+def _basic(user: str, password: str) -> str:
+    """HTTP Basic credentials (UTF-8, as providers take them)."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 class HttpConnector(Connector):
