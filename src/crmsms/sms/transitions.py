@@ -221,10 +221,19 @@ def add_events(rows: Iterable[tuple]) -> None:
     """Write history lines, each (message id, at, kind, from status, to status, detail, data,
     actor): one prepared INSERT executed for all rows. (bulk_create builds a model and
     prepares every field of every row: a quarter of the time spent sending.) Only `at` and
-    `data` need the database's form; the other values are plain strings and numbers."""
-    at_field, data_field = MessageEvent._meta.get_field("at"), MessageEvent._meta.get_field("data")
-    prepared = [(pk, at_field.get_db_prep_save(at, connection), kind, source, target, detail,
-                 data_field.get_db_prep_save(data, connection), actor)
+    `data` need the database's form; the other values are plain strings and numbers. The rows
+    of one call usually share their moment, prepared once; the fields' own preparation cost a
+    tenth of a batch's write, inside the write lock."""
+    at_field, encoder = MessageEvent._meta.get_field("at"), MessageEvent._meta.get_field("data").encoder
+    moments: dict = {}
+
+    def moment(at):
+        if at not in moments:
+            moments[at] = at_field.get_db_prep_save(at, connection)
+        return moments[at]
+
+    adapt_json = connection.ops.adapt_json_value
+    prepared = [(pk, moment(at), kind, source, target, detail, None if data is None else adapt_json(data, encoder), actor)
                 for pk, at, kind, source, target, detail, data, actor in rows]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(MessageEvent._meta.get_field(name).column) for name in _EVENT_COLUMNS)
