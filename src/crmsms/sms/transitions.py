@@ -1,8 +1,9 @@
 """Moving messages from one status to another: the only code that writes `status`.
 
-`move` selects the rows that may make the move (locking them: FOR UPDATE on PostgreSQL; on
-SQLite the IMMEDIATE transaction already holds the write lock), updates exactly those, and
-writes one history event per moved message, all in one transaction.
+`move` updates the rows that may make the move (on PostgreSQL, selected and locked FOR
+UPDATE first, in id order; on SQLite, where the IMMEDIATE transaction already holds the
+write lock, one UPDATE ... RETURNING per source status) and writes one history event per
+moved message, all in one transaction.
 """
 
 from collections import Counter
