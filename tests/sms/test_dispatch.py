@@ -211,3 +211,59 @@ def test_connection_refused_is_retried(settings, contact):
     dispatch.dispatch_once()
     message.refresh_from_db()
     assert message.status == states.TO_SEND and message.error_code == "connection_refused"
+
+
+# --- chunks: larger for a provider that answers at once ---------------------------------------------
+
+def chunk_sizes() -> list[int]:
+    """How many messages each chunk held, in the order they were sent: a chunk's attempt is
+    one UPDATE, so its messages share their `calling_at`."""
+    from itertools import groupby
+
+    moments = SmsMessage.objects.exclude(calling_at=None).order_by("calling_at").values_list("calling_at", flat=True)
+    return [len(list(same)) for _, same in groupby(moments)]
+
+
+def send_all_due() -> None:
+    token, ids = dispatch.claim_due()
+    dispatch.send_backlog(token, ids)
+
+
+@pytest.fixture
+def chunks(settings):
+    from crmsms.sms.providers import connector_at
+
+    settings.CRMSMS_CALL_CHUNK, settings.CRMSMS_FAST_CALL_CHUNK, settings.CRMSMS_BATCH_SIZE = 10, 50, 100
+    connector_at.cache_clear()  # a connector remembers how fast its last calls were
+    yield
+    connector_at.cache_clear()
+
+
+def test_a_provider_answering_at_once_gets_larger_chunks_once_timed(chunks, settings):
+    from tests.sms.test_pacing import due_messages
+    from tests.sms.test_worker_processes import make_contacts
+
+    settings.CRMSMS_SMS_URL = "memory://"
+    due_messages(make_contacts(150))
+    send_all_due()
+    # The first chunks are small: the provider's speed is known once the first chunk's calls
+    # are over (the next chunk may be chosen while they are still out). Then chunks of 50.
+    sizes = chunk_sizes()
+    assert sizes[0] == 10 and sizes.count(50) >= 2 and max(sizes) == 50 and sum(sizes) == 150, sizes
+    assert SmsMessage.objects.filter(status=states.SENT).count() == 150
+
+
+def test_a_slow_or_rate_limited_provider_keeps_small_chunks(chunks, settings, sim):
+    from tests.sms.test_pacing import due_messages
+    from tests.sms.test_worker_processes import make_contacts
+
+    sim.reconfigure({"latency_ms": 60})  # each call over FAST_CALL_SECONDS (50 ms)
+    due_messages(make_contacts(30))
+    send_all_due()
+    assert chunk_sizes() == [10, 10, 10]
+
+    SmsMessage.objects.all().delete()
+    settings.CRMSMS_SMS_URL = "memory://?rate=100000"  # fast, but its turns are booked a chunk at a time
+    due_messages(make_contacts(40))
+    send_all_due()
+    assert chunk_sizes() == [10, 10, 10, 10]

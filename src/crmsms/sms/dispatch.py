@@ -194,13 +194,13 @@ def _send_route(token: str, connector: Connector, messages: list[SmsMessage], pi
                        f"{pause.reason} It resumes by itself.")
             return
         # After a pause, one message tries the provider before the others follow.
-        size = 1 if trial else settings.CRMSMS_CALL_CHUNK
+        size = 1 if trial else _chunk_size(connector)
         chunk, queue = queue[:size], queue[size:]
         if connector.rate and not _take_turn(held, connector, chunk, queue):
             return
         pipeline.wait()
         chunk = _begin_calling(token, chunk, connector.name)
-        calls = _InFlight(token, connector, chunk, _caller().submit(connector.send_batch, [
+        calls = _InFlight(token, connector, chunk, _caller().submit(_timed_calls, connector, [
             OutgoingSms(message_id=m.pk, to=m.to_number, body=m.text, reference=f"crmsms-{m.pk}") for m in chunk
         ]), trial) if chunk else None
         previous, pipeline.in_flight = pipeline.in_flight, calls
@@ -208,6 +208,39 @@ def _send_route(token: str, connector: Connector, messages: list[SmsMessage], pi
             previous.record()
         if trial:  # its outcome decides whether the others follow
             pipeline.record()
+
+
+# A provider whose calls take less than this is sent larger chunks (CRMSMS_FAST_CALL_CHUNK).
+FAST_CALL_SECONDS = 0.05
+
+
+def _chunk_size(connector: Connector) -> int:
+    """CRMSMS_FAST_CALL_CHUNK for a provider whose last calls each took less than
+    FAST_CALL_SECONDS and that has no rate limit (its turns are booked a chunk at a time);
+    CRMSMS_CALL_CHUNK otherwise, and until its first calls are timed. Either way a chunk's
+    calls last about the same time, which is what a worker dying mid-call leaves unknown."""
+    seconds = connector.call_seconds
+    if connector.rate or seconds is None or seconds >= FAST_CALL_SECONDS:
+        return settings.CRMSMS_CALL_CHUNK
+    return max(settings.CRMSMS_CALL_CHUNK, settings.CRMSMS_FAST_CALL_CHUNK)
+
+
+def _timed_calls(connector: Connector, batch: list[OutgoingSms]) -> list[Outcome]:
+    """connector.send_batch, noting how long one call took: the chunk's time over its waves
+    of `concurrency` calls (the last chunk's, for every thread of the process). A chunk the
+    provider did not take whole notes nothing (small chunks again): a failing provider
+    answers fast, and its pause (sms/breaker.py) must come after few calls."""
+    start = time.monotonic()
+    outcomes = None
+    try:
+        outcomes = connector.send_batch(batch)
+        return outcomes
+    finally:
+        if outcomes is not None and all(outcome.kind == ACCEPTED for outcome in outcomes):
+            waves = -(-len(batch) // max(connector.concurrency, 1))
+            connector.call_seconds = (time.monotonic() - start) / waves
+        else:
+            connector.call_seconds = None
 
 
 @dataclass
