@@ -201,9 +201,10 @@ CRMSMS_PICKUP_SECONDS = envint("CRMSMS_PICKUP_SECONDS", 30)
 # One worker runs the periodic jobs (sms/periodic.py); another takes them over once it has
 # not renewed its lease for this long. Keep the workers' clocks in sync (NTP).
 CRMSMS_PERIODIC_LEASE_SECONDS = envint("CRMSMS_PERIODIC_LEASE_SECONDS", 30)
-# Due messages a worker claims at once (a sending thread claims its next batch itself while
-# the last chunk's calls are out). Two fast chunks (CRMSMS_FAST_CALL_CHUNK).
-CRMSMS_BATCH_SIZE = envint("CRMSMS_BATCH_SIZE", 100)
+# Due messages a worker claims at once. A sending thread that goes on with a backlog claims
+# its next batch itself, while its last chunk's calls are out: at least this many, and two
+# of its chunks (see CRMSMS_MAX_CALL_CHUNK).
+CRMSMS_BATCH_SIZE = envint("CRMSMS_BATCH_SIZE", 50)
 # A campaign generation whose worker wrote no heartbeat for this long is resumed by another.
 CRMSMS_GENERATION_STALE_SECONDS = envint("CRMSMS_GENERATION_STALE_SECONDS", 60)
 # Recipients a campaign's generation reads and writes per transaction.
@@ -222,16 +223,16 @@ CRMSMS_HELP_WORDS = env("CRMSMS_HELP_WORDS", "HELP,AIDE")
 # waits on the records' timeline for a person). At most one per number per hour, so two
 # automatic responders cannot talk to each other forever.
 CRMSMS_HELP_REPLY = env("CRMSMS_HELP_REPLY", "Reply STOP to receive no more SMS from us.")
-# Messages whose attempt is committed together before calling the provider: a worker that
-# dies mid-call leaves at most this many "unknown"; larger chunks commit less often.
+# Messages whose attempt is committed together before calling a provider that answers in
+# 100 ms or more: a worker that dies mid-call leaves at most this many "unknown" per
+# sending thread; larger chunks commit less often.
 CRMSMS_CALL_CHUNK = envint("CRMSMS_CALL_CHUNK", 10)
-# The chunk for a provider that answers each call within 50 ms (a gateway on the local
-# network, such as Kannel, or the simulator) and has no rate limit: the database work then
-# sets the pace, and larger chunks spend less on it (L0: 1,440 -> 2,000 msg/s). A worker
-# that dies mid-call may then leave up to this many "unknown", from the same fraction of a
-# second of calls as CRMSMS_CALL_CHUNK at a slow provider. Set it to CRMSMS_CALL_CHUNK to
-# turn this off.
-CRMSMS_FAST_CALL_CHUNK = envint("CRMSMS_FAST_CALL_CHUNK", 50)
+# A faster provider without a rate limit (a gateway on the local network, such as Kannel, or
+# the simulator) gets proportionally larger chunks, up to this many, so that a chunk's calls
+# still last about 0.1 s: the database work, not the provider, sets the pace there, and
+# larger chunks spend less on it. A worker that dies mid-call then leaves up to a chunk
+# "unknown": the same 0.1 s of calls. Set it to CRMSMS_CALL_CHUNK to turn this off.
+CRMSMS_MAX_CALL_CHUNK = envint("CRMSMS_MAX_CALL_CHUNK", 100)
 CRMSMS_MAX_ATTEMPTS = envint("CRMSMS_MAX_ATTEMPTS", 6)
 CRMSMS_RETRY_BASE_SECONDS = envint("CRMSMS_RETRY_BASE_SECONDS", 30)
 # A provider account whose calls fail in a burst is paused this many seconds, then tried

@@ -233,7 +233,7 @@ def send_all_due() -> None:
 def chunks(settings):
     from crmsms.sms.providers import connector_at
 
-    settings.CRMSMS_CALL_CHUNK, settings.CRMSMS_FAST_CALL_CHUNK, settings.CRMSMS_BATCH_SIZE = 10, 50, 100
+    settings.CRMSMS_CALL_CHUNK, settings.CRMSMS_MAX_CALL_CHUNK, settings.CRMSMS_BATCH_SIZE = 10, 100, 50
     connector_at.cache_clear()  # a connector remembers how fast its last calls were
     yield
     connector_at.cache_clear()
@@ -244,23 +244,31 @@ def test_a_provider_answering_at_once_gets_larger_chunks_once_timed(chunks, sett
     from tests.sms.test_worker_processes import make_contacts
 
     settings.CRMSMS_SMS_URL = "memory://"
-    due_messages(make_contacts(150))
+    due_messages(make_contacts(300))
     send_all_due()
     # The first chunks are small: the provider's speed is known once the first chunk's calls
-    # are over (the next chunk may be chosen while they are still out). Then chunks of 50.
+    # are over (the next chunk may be chosen while they are still out). Then as large as
+    # CRMSMS_MAX_CALL_CHUNK, the claims growing to two chunks.
     sizes = chunk_sizes()
-    assert sizes[0] == 10 and sizes.count(50) >= 2 and max(sizes) == 50 and sum(sizes) == 150, sizes
-    assert SmsMessage.objects.filter(status=states.SENT).count() == 150
+    assert sizes[0] == 10 and max(sizes) == 100 and sum(sizes) == 300, sizes
+    assert SmsMessage.objects.filter(status=states.SENT).count() == 300
 
 
 def test_a_slow_or_rate_limited_provider_keeps_small_chunks(chunks, settings, sim):
     from tests.sms.test_pacing import due_messages
     from tests.sms.test_worker_processes import make_contacts
 
-    sim.reconfigure({"latency_ms": 60})  # each call over FAST_CALL_SECONDS (50 ms)
+    sim.reconfigure({"latency_ms": 120})  # over dispatch.CHUNK_CALL_SECONDS (0.1 s) per call
     due_messages(make_contacts(30))
     send_all_due()
     assert chunk_sizes() == [10, 10, 10]
+
+    sim.reconfigure({"latency_ms": 25})  # a quarter of it: chunks of 4 x 10 (timed ones, give or take)
+    SmsMessage.objects.all().delete()
+    due_messages(make_contacts(120))
+    send_all_due()
+    sizes = chunk_sizes()
+    assert sizes[0] == 10 and 10 < max(sizes) <= 40 and sum(sizes) == 120, sizes
 
     SmsMessage.objects.all().delete()
     settings.CRMSMS_SMS_URL = "memory://?rate=100000"  # fast, but its turns are booked a chunk at a time

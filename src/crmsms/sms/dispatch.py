@@ -115,7 +115,8 @@ def send_backlog(token: str, ids: list[int]) -> None:
                 pipeline.record()
             if stopping.is_set():
                 break
-            token, ids = claim_due()
+            # Two chunks at least: a fast provider's larger chunks (_chunk_size) fill up.
+            token, ids = claim_due(max(settings.CRMSMS_BATCH_SIZE, 2 * pipeline.chunk_size))
     finally:
         try:
             pipeline.record()
@@ -195,6 +196,7 @@ def _send_route(token: str, connector: Connector, messages: list[SmsMessage], pi
             return
         # After a pause, one message tries the provider before the others follow.
         size = 1 if trial else _chunk_size(connector)
+        pipeline.chunk_size = max(size, 1)
         chunk, queue = queue[:size], queue[size:]
         if connector.rate and not _take_turn(held, connector, chunk, queue):
             return
@@ -210,19 +212,21 @@ def _send_route(token: str, connector: Connector, messages: list[SmsMessage], pi
             pipeline.record()
 
 
-# A provider whose calls take less than this is sent larger chunks (CRMSMS_FAST_CALL_CHUNK).
-FAST_CALL_SECONDS = 0.05
+# The call time a chunk of CRMSMS_CALL_CHUNK messages stands for: a faster provider gets
+# proportionally more messages per chunk (see _chunk_size).
+CHUNK_CALL_SECONDS = 0.1
 
 
 def _chunk_size(connector: Connector) -> int:
-    """CRMSMS_FAST_CALL_CHUNK for a provider whose last calls each took less than
-    FAST_CALL_SECONDS and that has no rate limit (its turns are booked a chunk at a time);
-    CRMSMS_CALL_CHUNK otherwise, and until its first calls are timed. Either way a chunk's
-    calls last about the same time, which is what a worker dying mid-call leaves unknown."""
-    seconds = connector.call_seconds
-    if connector.rate or seconds is None or seconds >= FAST_CALL_SECONDS:
-        return settings.CRMSMS_CALL_CHUNK
-    return max(settings.CRMSMS_CALL_CHUNK, settings.CRMSMS_FAST_CALL_CHUNK)
+    """CRMSMS_CALL_CHUNK, or for a provider whose calls last took less than
+    CHUNK_CALL_SECONDS each, proportionally more, up to CRMSMS_MAX_CALL_CHUNK: a chunk's
+    calls then last about the same time whatever the provider's speed, and that is what a
+    worker dying mid-call leaves unknown. Not for a provider with a rate limit (its turns are
+    booked a chunk at a time), nor before its first calls are timed."""
+    small, seconds = settings.CRMSMS_CALL_CHUNK, connector.call_seconds
+    if connector.rate or seconds is None:
+        return small
+    return max(small, min(settings.CRMSMS_MAX_CALL_CHUNK, int(small * CHUNK_CALL_SECONDS / max(seconds, 1e-6))))
 
 
 def _timed_calls(connector: Connector, batch: list[OutgoingSms]) -> list[Outcome]:
@@ -268,6 +272,7 @@ class Pipeline:
 
     def __init__(self) -> None:
         self.in_flight: _InFlight | None = None
+        self.chunk_size = settings.CRMSMS_CALL_CHUNK  # the last one chosen (_chunk_size)
 
     def wait(self) -> None:
         """Until the calls out are over."""

@@ -136,7 +136,7 @@ class Connector(ABC):
     #: calls in flight at once within a batch (HTTP providers: CRMSMS_PROVIDER_CONCURRENCY)
     concurrency: int = 1
     #: how long one call took, as the dispatcher last measured it (None: not yet); a fast
-    #: provider is sent larger chunks (CRMSMS_FAST_CALL_CHUNK)
+    #: provider is sent larger chunks (CRMSMS_MAX_CALL_CHUNK)
     call_seconds: float | None = None
 
     def send_batch(self, batch: list[OutgoingSms]) -> list[Outcome]:
