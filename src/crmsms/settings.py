@@ -229,9 +229,10 @@ CRMSMS_HELP_REPLY = env("CRMSMS_HELP_REPLY", "Reply STOP to receive no more SMS 
 CRMSMS_CALL_CHUNK = envint("CRMSMS_CALL_CHUNK", 10)
 # A faster provider without a rate limit (a gateway on the local network, such as Kannel, or
 # the simulator) gets proportionally larger chunks, up to this many, so that a chunk's calls
-# still last about 0.1 s: the database work, not the provider, sets the pace there, and
-# larger chunks spend less on it. A worker that dies mid-call then leaves up to a chunk
-# "unknown": the same 0.1 s of calls. Set it to CRMSMS_CALL_CHUNK to turn this off.
+# last no longer than CRMSMS_CALL_CHUNK's at 0.1 s per call (0.1 s with 10 calls in
+# flight): the database work, not the provider, sets the pace there, and larger chunks
+# spend less on it. A worker that dies mid-call then leaves up to a chunk "unknown", from
+# the same time of calls. Set it to CRMSMS_CALL_CHUNK to turn this off.
 CRMSMS_MAX_CALL_CHUNK = envint("CRMSMS_MAX_CALL_CHUNK", 100)
 CRMSMS_MAX_ATTEMPTS = envint("CRMSMS_MAX_ATTEMPTS", 6)
 CRMSMS_RETRY_BASE_SECONDS = envint("CRMSMS_RETRY_BASE_SECONDS", 30)
@@ -239,9 +240,9 @@ CRMSMS_RETRY_BASE_SECONDS = envint("CRMSMS_RETRY_BASE_SECONDS", 30)
 # with one message; each pause in a row is twice as long (sms/breaker.py). 0: never pause.
 CRMSMS_PROVIDER_PAUSE_SECONDS = float(env("CRMSMS_PROVIDER_PAUSE_SECONDS", "30"))
 CRMSMS_PROVIDER_TIMEOUT = float(env("CRMSMS_PROVIDER_TIMEOUT", "10"))
-# Calls to an HTTP provider in flight at once per sending thread (a chunk of
-# CRMSMS_CALL_CHUNK messages is sent this many at a time): with 100 ms per answer, one
-# thread sends up to this many messages per 100 ms.
+# Calls to an HTTP provider in flight at once per sending thread (a chunk of messages is
+# sent this many at a time): with 100 ms per answer, one thread sends up to this many
+# messages per 100 ms.
 CRMSMS_PROVIDER_CONCURRENCY = envint("CRMSMS_PROVIDER_CONCURRENCY", 10)
 # A new campaign's sending hours, in each recipient's time zone (sms/sending_hours.py):
 # "HH:MM-HH:MM" ("" = new campaigns send at any hour) and the days, mon..sun.

@@ -263,15 +263,44 @@ def test_a_slow_or_rate_limited_provider_keeps_small_chunks(chunks, settings, si
     send_all_due()
     assert chunk_sizes() == [10, 10, 10]
 
-    sim.reconfigure({"latency_ms": 25})  # a quarter of it: chunks of 4 x 10 (timed ones, give or take)
-    SmsMessage.objects.all().delete()
-    due_messages(make_contacts(120))
-    send_all_due()
-    sizes = chunk_sizes()
-    assert sizes[0] == 10 and 10 < max(sizes) <= 40 and sum(sizes) == 120, sizes
-
     SmsMessage.objects.all().delete()
     settings.CRMSMS_SMS_URL = "memory://?rate=100000"  # fast, but its turns are booked a chunk at a time
     due_messages(make_contacts(40))
     send_all_due()
     assert chunk_sizes() == [10, 10, 10, 10]
+
+
+def test_chunks_grow_in_proportion_to_the_providers_speed(chunks, settings):
+    from crmsms.sms.providers import connector_at
+
+    connector = connector_at("memory://")
+    sizes = {}
+    for seconds in (None, 0.5, 0.1, 0.05, 0.025, 0.01, 0.0001):
+        connector.call_seconds = seconds
+        sizes[seconds] = dispatch._chunk_size(connector)
+    # 10 at 0.1 s per call or slower (or not timed yet); 10 x 0.1 s / its time; 100 at most.
+    assert sizes == {None: 10, 0.5: 10, 0.1: 10, 0.05: 20, 0.025: 40, 0.01: 100, 0.0001: 100}
+    settings.CRMSMS_MAX_CALL_CHUNK = 10  # turned off
+    assert dispatch._chunk_size(connector) == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_provider_that_stops_answering_well_gets_small_chunks_at_once(chunks, settings, sim):
+    from tests.sms.test_pacing import due_messages
+    from tests.sms.test_worker_processes import make_contacts
+
+    settings.CRMSMS_PROVIDER_PAUSE_SECONDS = 0  # no pause: only the chunks are looked at here
+    due_messages(make_contacts(200))
+    token, ids = dispatch.claim_due(200)
+    pipeline = dispatch.Pipeline()
+    dispatch._send_claimed(token, ids[:60], pipeline)  # fast: chunks of 10 then larger
+    pipeline.record()
+    assert max(chunk_sizes()) > 10
+    sim.reconfigure({"error_rate": 1.0})  # from now on, HTTP 500 to every call
+    sent_before = len(chunk_sizes())
+    dispatch._send_claimed(token, ids[60:], pipeline)
+    pipeline.record()
+    after = chunk_sizes()[sent_before:]
+    # The first chunk after the change was sized while the provider looked fast; the one
+    # after it is small again, since its size follows the calls just over.
+    assert after[1:] and set(after[1:]) == {10}, after

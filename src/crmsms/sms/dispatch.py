@@ -189,14 +189,22 @@ def _send_route(token: str, connector: Connector, messages: list[SmsMessage], pi
     while queue:
         pause = breaker.pause_of(connector.account)
         trial = pause is not None and pause.until <= timezone.now()
+        if pause is not None:
+            connector.call_seconds = None  # chunks start small again after a pause
         if pause is not None and not trial:
             _send_back(held, {m.pk: pause.until for m in queue},
                        f"Sending through {connector.account} is paused until {_utc(pause.until)} UTC: "
                        f"{pause.reason} It resumes by itself.")
             return
+        if not connector.rate:
+            # The chunk's size then follows the calls just over, not the ones before (a
+            # provider that stopped answering gets a small chunk next, not a large one).
+            # A rate-limited provider's chunks are always small, and it waits for its turn
+            # while the calls are out.
+            pipeline.wait()
         # After a pause, one message tries the provider before the others follow.
         size = 1 if trial else _chunk_size(connector)
-        pipeline.chunk_size = max(size, 1)
+        pipeline.chunk_size = size
         chunk, queue = queue[:size], queue[size:]
         if connector.rate and not _take_turn(held, connector, chunk, queue):
             return
@@ -231,20 +239,22 @@ def _chunk_size(connector: Connector) -> int:
 
 def _timed_calls(connector: Connector, batch: list[OutgoingSms]) -> list[Outcome]:
     """connector.send_batch, noting how long one call took: the chunk's time over its waves
-    of `concurrency` calls (the last chunk's, for every thread of the process). A chunk the
-    provider did not take whole notes nothing (small chunks again): a failing provider
-    answers fast, and its pause (sms/breaker.py) must come after few calls."""
+    of `concurrency` calls (the last chunk's, for every thread of the process). A chunk
+    with an error of the provider's (sms/breaker.py) forgets the measure, so chunks are
+    small again: a failing provider answers fast, and its pause must come after few calls.
+    A chunk of one message (the trial after a pause) is not timed."""
     start = time.monotonic()
-    outcomes = None
     try:
         outcomes = connector.send_batch(batch)
-        return outcomes
-    finally:
-        if outcomes is not None and all(outcome.kind == ACCEPTED for outcome in outcomes):
-            waves = -(-len(batch) // max(connector.concurrency, 1))
-            connector.call_seconds = (time.monotonic() - start) / waves
-        else:
-            connector.call_seconds = None
+    except BaseException:
+        connector.call_seconds = None
+        raise
+    if any(breaker.is_provider_error(outcome) for outcome in outcomes):
+        connector.call_seconds = None
+    elif len(batch) > 1:
+        waves = -(-len(batch) // max(connector.concurrency, 1))
+        connector.call_seconds = (time.monotonic() - start) / waves
+    return outcomes
 
 
 @dataclass

@@ -119,12 +119,13 @@ def _update_from_each_source(changes: dict[int, Each], sources: frozenset[str], 
     has no RETURNING, so the clause is added to its SQL."""
     rows: list[tuple[int, str, int | None]] = []
     remaining = set(changes)
+    per_row = _per_row(changes, sorted(changes))
     for source in sorted(sources, key=lambda s: _LIKELY_SOURCES.index(s) if s in _LIKELY_SOURCES else 99):
         query = SmsMessage.objects.filter(pk__in=remaining, status=source)
         if where is not None:
             query = query.filter(where)
         update = query.query.chain(UpdateQuery)
-        update.add_update_values({**values, **_per_row(changes, sorted(remaining))})
+        update.add_update_values({**values, **per_row})
         sql, params = update.get_compiler(connection.alias).as_sql()
         with connection.cursor() as cursor:
             cursor.execute(f"{sql} RETURNING id, campaign_id", params)
