@@ -8,7 +8,10 @@ from django.utils import timezone
 
 from crmsms.sms import dispatch, states
 from crmsms.sms.models import SmsMessage
+from crmsms.sms.providers import connector_at
 from crmsms.sms.providers.memory import MemoryConnector
+from tests.sms.test_pacing import due_messages
+from tests.sms.test_worker_processes import make_contacts
 
 pytestmark = pytest.mark.django_db
 
@@ -231,7 +234,6 @@ def send_all_due() -> None:
 
 @pytest.fixture
 def chunks(settings):
-    from crmsms.sms.providers import connector_at
 
     settings.CRMSMS_CALL_CHUNK, settings.CRMSMS_MAX_CALL_CHUNK, settings.CRMSMS_BATCH_SIZE = 10, 100, 50
     connector_at.cache_clear()  # a connector remembers how fast its last calls were
@@ -240,8 +242,6 @@ def chunks(settings):
 
 
 def test_a_provider_answering_at_once_gets_larger_chunks_once_timed(chunks, settings):
-    from tests.sms.test_pacing import due_messages
-    from tests.sms.test_worker_processes import make_contacts
 
     settings.CRMSMS_SMS_URL = "memory://"
     due_messages(make_contacts(300))
@@ -255,8 +255,6 @@ def test_a_provider_answering_at_once_gets_larger_chunks_once_timed(chunks, sett
 
 
 def test_a_slow_or_rate_limited_provider_keeps_small_chunks(chunks, settings, sim):
-    from tests.sms.test_pacing import due_messages
-    from tests.sms.test_worker_processes import make_contacts
 
     sim.reconfigure({"latency_ms": 120})  # over dispatch.CHUNK_CALL_SECONDS (0.1 s) per call
     due_messages(make_contacts(30))
@@ -271,7 +269,6 @@ def test_a_slow_or_rate_limited_provider_keeps_small_chunks(chunks, settings, si
 
 
 def test_chunks_grow_in_proportion_to_the_providers_speed(chunks, settings):
-    from crmsms.sms.providers import connector_at
 
     connector = connector_at("memory://")
     sizes = {}
@@ -286,8 +283,6 @@ def test_chunks_grow_in_proportion_to_the_providers_speed(chunks, settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_provider_that_stops_answering_well_gets_small_chunks_at_once(chunks, settings, sim):
-    from tests.sms.test_pacing import due_messages
-    from tests.sms.test_worker_processes import make_contacts
 
     settings.CRMSMS_PROVIDER_PAUSE_SECONDS = 0  # no pause: only the chunks are looked at here
     due_messages(make_contacts(200))
