@@ -61,7 +61,8 @@ def main() -> None:
                 limit, how = bare_httpx(port, n, concurrency), f"bare httpx, {concurrency} in flight"
                 strict = bare_http_client(port, n, concurrency)
             worker = start_worker(args.processes)
-            rate = through_worker(n)
+            start, end = through_worker(n)
+            rate = n / (end - start)
         finally:
             for process in (worker, sim):
                 if process:
@@ -124,8 +125,9 @@ def start_worker(processes: int = 1) -> subprocess.Popen:
     return worker
 
 
-def through_worker(n: int) -> float:
-    """Write n messages due now and return messages/s until the last one is sent."""
+def through_worker(n: int) -> tuple[float, float]:
+    """Write n messages due now; return the moments (time.perf_counter()) they were written
+    and the last one was sent."""
     from django.utils import timezone
 
     from crmsms.crm.models import Contact
@@ -145,7 +147,7 @@ def through_worker(n: int) -> float:
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {sent} of {n} sent")
         time.sleep(0.1)
-    return n / (time.perf_counter() - start)
+    return start, time.perf_counter()
 
 
 if __name__ == "__main__":

@@ -61,3 +61,65 @@ def per_thread(host: str, port: int):
         return answer.status, answer.read()
 
     return request
+
+
+class _Sink(asyncio.Protocol):
+    """Answers 200 with no body to every request on a kept-alive connection (requests
+    without a body: GET), closing only when the client asks to; counts them in `counter`."""
+
+    def __init__(self, counter: "Answered") -> None:
+        self.counter = counter
+
+    def connection_made(self, transport) -> None:
+        self.transport, self.pending = transport, b""
+
+    def data_received(self, data: bytes) -> None:
+        self.pending += data
+        *heads, self.pending = self.pending.split(b"\r\n\r\n")
+        for head in heads:
+            self.counter.count += 1
+            self.counter.last_at = time.perf_counter()
+            closing = b"connection: close" in head.lower() or head.split(b"\r\n", 1)[0].endswith(b"HTTP/1.0")
+            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+                                 + (b"Connection: close\r\n\r\n" if closing else b"\r\n"))
+            if closing:
+                self.transport.close()
+                return
+
+
+class Answered:
+    """What a null_server answered: how many requests, and when the last one came
+    (time.perf_counter())."""
+
+    count = 0
+    last_at = 0.0
+
+    def settled(self, quiet: float = 1.0) -> "Answered":
+        """Return once no request came for `quiet` seconds."""
+        while True:
+            seen = self.count
+            time.sleep(quiet)
+            if self.count == seen:
+                return self
+
+
+def null_server() -> tuple[int, Answered, "threading.Event"]:
+    """An HTTP server, in a thread of its own, that answers 200 to every GET at almost no
+    CPU (asyncio, kept-alive connections), for what a benchmark must take calls from but
+    does not measure (Kannel's delivery reports). Returns (port, its count of requests, an
+    Event that stops it)."""
+    started, stop = threading.Event(), threading.Event()
+    port, answered = [], Answered()
+
+    async def serve() -> None:
+        server = await asyncio.get_running_loop().create_server(lambda: _Sink(answered), "127.0.0.1", 0,
+                                                                backlog=1024)
+        port.append(server.sockets[0].getsockname()[1])
+        started.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+        server.close()
+
+    threading.Thread(target=asyncio.run, args=(serve(),), daemon=True).start()
+    started.wait(10)
+    return port[0], answered, stop
