@@ -299,3 +299,29 @@ def test_a_provider_that_stops_answering_well_gets_small_chunks_at_once(chunks, 
     # The first chunk after the change was sized while the provider looked fast; the one
     # after it is small again, since its size follows the calls just over.
     assert after[1:] and set(after[1:]) == {10}, after
+
+
+def test_the_calls_flow_past_a_chunks_slowest_call(chunks, settings, sim):
+    """A chunk's slow call does not hold the others: the next chunk begins while it is out,
+    on the pool's free threads. (Chunks used to follow one another: each waited for the
+    slowest call of the one before, and a provider with a slow tail, such as Kannel under
+    load, was used at half its pace.)"""
+    settings.CRMSMS_PROVIDER_TIMEOUT, settings.CRMSMS_MAX_CALL_CHUNK = 5, 10
+    hang = 0.4
+    # One call in twenty is taken, then answered (201) only after `hang` seconds.
+    sim.reconfigure({"timeout_rate": 0.05, "hang_seconds": hang})
+    due_messages(make_contacts(200))
+    send_all_due()
+
+    assert SmsMessage.objects.filter(status=states.SENT).count() == 200
+    answers = [r["reference"] for r in sim.requests]
+    assert len(answers) == len(set(answers)) == 200  # each called once
+    slow = {int(r["reference"].removeprefix("crmsms-")) for r in sim.requests if r["answer"] == "hung"}
+    begun = sorted(set(SmsMessage.objects.values_list("calling_at", flat=True)))
+    overtaken = 0
+    for calling_at in SmsMessage.objects.filter(pk__in=slow).values_list("calling_at", flat=True):
+        if calling_at == begun[-1]:
+            continue  # in the last chunk: nothing left to begin
+        # Answered `hang` seconds after it began at the earliest; other chunks began meanwhile.
+        overtaken += any(calling_at < other < calling_at + timedelta(seconds=hang) for other in begun)
+    assert len(slow) >= 10 and overtaken >= len(slow) - 2, (len(slow), overtaken)

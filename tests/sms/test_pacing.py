@@ -114,15 +114,15 @@ def test_errors_spiking_pause_the_provider_then_one_trial_resumes_it(sim, settin
     sim.reconfigure({"error_rate": 1.0})  # every call: HTTP 500, ambiguous
     messages = due_messages(make_contacts(60))
     dispatch.dispatch_once()
-    # Two chunks of 10 fail (20 calls, all errors): the account is paused. The third chunk's
-    # calls were already out (a chunk is sent while the previous one's outcomes are
-    # written); the other 30 wait instead of becoming "unknown" too.
-    assert SmsMessage.objects.filter(status=states.UNKNOWN).count() == 30
+    # Two chunks of 10 fail (20 calls, all errors): the account is paused. After a call with
+    # an error, no chunk begins before the calls out are written (and counted by the
+    # breaker): the other 40 wait instead of becoming "unknown" too.
+    assert SmsMessage.objects.filter(status=states.UNKNOWN).count() == 20
     pause = ProviderPause.objects.get()
     assert "20 of the last 20 calls failed within 30 s" in pause.reason and "HTTP 500" in pause.reason
     assert pause.until == pytest.approx(timezone.now() + timedelta(seconds=30), abs=timedelta(seconds=3))
     waiting = SmsMessage.objects.filter(status=states.TO_SEND)
-    assert waiting.count() == 30 and {m.due_at for m in waiting} == {pause.until}
+    assert waiting.count() == 40 and {m.due_at for m in waiting} == {pause.until}
     assert {m.attempts for m in waiting} == {0}
     assert "is paused until" in waiting[0].events.last().detail
 
@@ -136,10 +136,10 @@ def test_errors_spiking_pause_the_provider_then_one_trial_resumes_it(sim, settin
     SmsMessage.objects.filter(status=states.TO_SEND).update(due_at=timezone.now())
     breaker.reset()
     dispatch.dispatch_once()
-    assert SmsMessage.objects.filter(status=states.SENT).count() == 30
+    assert SmsMessage.objects.filter(status=states.SENT).count() == 40
     assert not ProviderPause.objects.exists()
     assert "is paused until" not in client.get("/sms/").content.decode()
-    assert len(sim.accepted()) == 30 and len(messages) == 60
+    assert len(sim.accepted()) == 40 and len(messages) == 60
 
 
 @pytest.mark.django_db(transaction=True)

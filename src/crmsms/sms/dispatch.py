@@ -16,7 +16,9 @@ import socket
 import threading
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
+from concurrent import futures
+from concurrent.futures import Future
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -106,9 +108,9 @@ def send_backlog(token: str, ids: list[int]) -> None:
     pipeline = Pipeline()
     try:
         while ids:
-            carried = pipeline.in_flight
+            started = pipeline.started
             through_database_loss(partial(_send_claimed, token, ids, pipeline), f"batch of {len(ids)} messages")
-            if pipeline.in_flight is carried:
+            if pipeline.started == started:
                 # This batch started no call (a pause, a rate-limit turn, sending hours, all
                 # skipped): the outcomes carried over are written now, not held for as long
                 # as such batches follow one another.
@@ -179,14 +181,25 @@ def _send_route(token: str, connector: Connector, messages: list[SmsMessage], pi
     """Send `messages` through `connector` a chunk at a time: within the account's rate
     limit, and not while sending to it is paused (sms/breaker.py).
 
-    A chunk's outcomes are written while the next chunk's calls are in flight: the provider's
-    latency then hides that database work instead of adding to it. A chunk's attempt is
-    committed once the previous chunk's calls are over, just before its own calls start
-    (DESIGN §4): a worker that dies leaves Unknown only messages that were being called.
-    The last chunk's calls may still be out on return (see Pipeline)."""
+    The calls flow: a chunk's attempt is committed (DESIGN §4) as soon as fewer than
+    `concurrency` calls are out, and its calls join the connector's pool at once, so the
+    pool's threads never wait for a chunk's slowest call, nor for a commit. Its outcomes
+    are written once all its calls are over, while later calls are out: the provider's
+    latency hides that database work. A worker that dies leaves Unknown the messages being
+    called and, at most, the rest of one chunk queued behind them. The last chunks' calls
+    may still be out on return (see Pipeline)."""
     held = Q(claim_token=token)
     queue = list(messages)
     while queue:
+        if not connector.rate:
+            # The chunk's size then follows the calls just over. A rate-limited provider's
+            # chunks are always small, and it waits for its turn while calls are out.
+            pipeline.wait_for_room(connector)
+        if connector.call_seconds is None:
+            # The provider just answered with an error (or is not timed yet): the calls out
+            # are written first, so that the breaker counts them, and may pause the
+            # provider, before more calls go.
+            pipeline.record()
         pause = breaker.pause_of(connector.account)
         trial = pause is not None and pause.until <= timezone.now()
         if pause is not None:
@@ -196,26 +209,18 @@ def _send_route(token: str, connector: Connector, messages: list[SmsMessage], pi
                        f"Sending through {connector.account} is paused until {_utc(pause.until)} UTC: "
                        f"{pause.reason} It resumes by itself.")
             return
-        if not connector.rate:
-            # The chunk's size then follows the calls just over, not the ones before (a
-            # provider that stopped answering gets a small chunk next, not a large one).
-            # A rate-limited provider's chunks are always small, and it waits for its turn
-            # while the calls are out.
-            pipeline.wait()
         # After a pause, one message tries the provider before the others follow.
         size = 1 if trial else _chunk_size(connector)
         pipeline.chunk_size = size
         chunk, queue = queue[:size], queue[size:]
         if connector.rate and not _take_turn(held, connector, chunk, queue):
             return
-        pipeline.wait()
+        pipeline.wait_for_room(connector)
         chunk = _begin_calling(token, chunk, connector.name)
-        calls = _InFlight(token, connector, chunk, _caller().submit(_timed_calls, connector, [
-            OutgoingSms(message_id=m.pk, to=m.to_number, body=m.text, reference=f"crmsms-{m.pk}") for m in chunk
-        ]), trial) if chunk else None
-        previous, pipeline.in_flight = pipeline.in_flight, calls
-        if previous is not None:
-            previous.record()
+        if chunk:
+            pipeline.start(_InFlight.start(token, connector, chunk, trial))
+        # Written now, while the calls just started are out.
+        pipeline.record_done()
         if trial:  # its outcome decides whether the others follow
             pipeline.record()
 
@@ -237,38 +242,55 @@ def _chunk_size(connector: Connector) -> int:
     return max(small, min(settings.CRMSMS_MAX_CALL_CHUNK, int(small * CHUNK_CALL_SECONDS / max(seconds, 1e-6))))
 
 
-def _timed_calls(connector: Connector, batch: list[OutgoingSms]) -> list[Outcome]:
-    """connector.send_batch, noting how long one call took: the chunk's time over its waves
-    of `concurrency` calls (the last chunk's, for every thread of the process). A chunk
-    with an error of the provider's (sms/breaker.py) forgets the measure, so chunks are
-    small again: a failing provider answers fast, and its pause must come after few calls.
-    A chunk of one message (the trial after a pause) is not timed."""
+def _timed_call(connector: Connector, call, messages: int, timed: bool) -> list[Outcome]:
+    """Run one of connector.calls(), noting how long one message's call took (a running
+    mean of the last ones, for every thread of the process; a call sending several messages
+    counts for its waves of `concurrency`). A call with an error of the provider's
+    (sms/breaker.py) forgets the measure, so chunks are small again: a failing provider
+    answers fast, and its pause must come after few calls. Noted before the call's future
+    is done, so the sending thread sizes its next chunk with it. The trial after a pause is
+    not timed."""
     start = time.monotonic()
     try:
-        outcomes = connector.send_batch(batch)
+        outcomes = call()
     except BaseException:
         connector.call_seconds = None
         raise
     if any(breaker.is_provider_error(outcome) for outcome in outcomes):
         connector.call_seconds = None
-    elif len(batch) > 1:
-        waves = -(-len(batch) // max(connector.concurrency, 1))
-        connector.call_seconds = (time.monotonic() - start) / waves
+    elif timed:
+        seconds = (time.monotonic() - start) / -(-messages // max(connector.concurrency, 1))
+        last = connector.call_seconds
+        connector.call_seconds = seconds if last is None else last + (seconds - last) / 8
     return outcomes
 
 
 @dataclass
 class _InFlight:
-    """A chunk whose calls are out, and the outcomes to come."""
+    """A chunk whose calls are out, and the outcomes to come: one future per call of
+    connector.calls() (with how many messages it sends)."""
 
     token: str
     connector: Connector
     chunk: list[SmsMessage]
-    calls: Future
+    calls: list[tuple[Future, int]]
     trial: bool
 
+    @classmethod
+    def start(cls, token: str, connector: Connector, chunk: list[SmsMessage], trial: bool) -> "_InFlight":
+        pool = connector.pool()
+        batch = [OutgoingSms(message_id=m.pk, to=m.to_number, body=m.text, reference=f"crmsms-{m.pk}")
+                 for m in chunk]
+        calls = [(pool.submit(_timed_call, connector, call, messages, not trial), messages)
+                 for call, messages in connector.calls(batch)]
+        return cls(token, connector, chunk, calls, trial)
+
+    def out(self) -> int:
+        """Messages whose calls are not over."""
+        return sum(messages for call, messages in self.calls if not call.done())
+
     def record(self) -> None:
-        outcomes = self.calls.result()
+        outcomes = [outcome for call, _ in self.calls for outcome in call.result()]
         if len(outcomes) != len(self.chunk):
             raise RuntimeError(f"{self.connector.name} returned {len(outcomes)} outcomes for {len(self.chunk)} messages")
         record_outcomes(self.token, list(zip(self.chunk, outcomes, strict=True)), provider=self.connector.name)
@@ -276,35 +298,39 @@ class _InFlight:
 
 
 class Pipeline:
-    """A sending thread's chunk whose calls are out, carried from one chunk, route and claim
-    to the next, so that the thread's database work (the previous outcomes, the next claim)
-    overlaps the calls. Whoever creates one records what is left in it at the end."""
+    """A sending thread's chunks whose calls are out, oldest first, carried from one chunk,
+    route and claim to the next, so that the thread's database work (outcomes, the next
+    attempt, the next claim) overlaps the calls. Whoever creates one records what is left
+    in it at the end."""
 
     def __init__(self) -> None:
-        self.in_flight: _InFlight | None = None
+        self.in_flight: deque[_InFlight] = deque()
+        self.started = 0  # chunks started, ever
         self.chunk_size = settings.CRMSMS_CALL_CHUNK  # the last one chosen (_chunk_size)
 
-    def wait(self) -> None:
-        """Until the calls out are over."""
-        if self.in_flight is not None:
-            self.in_flight.calls.exception()
+    def start(self, chunk: _InFlight) -> None:
+        self.in_flight.append(chunk)
+        self.started += 1
+
+    def wait_for_room(self, connector: Connector) -> None:
+        """Until fewer than `connector.concurrency` of its calls are out: a chunk begun now
+        starts calling at once instead of waiting for the pool."""
+        while True:
+            mine = [c for c in self.in_flight if c.connector is connector]
+            if sum(c.out() for c in mine) < connector.concurrency:
+                return
+            futures.wait([call for c in mine for call, _ in c.calls if not call.done()],
+                         return_when=futures.FIRST_COMPLETED)
+
+    def record_done(self) -> None:
+        """Write the outcomes of the oldest chunks whose calls are all over."""
+        while self.in_flight and not self.in_flight[0].out():
+            self.in_flight.popleft().record()
 
     def record(self) -> None:
-        """Wait for the calls out, and write their outcomes."""
-        done, self.in_flight = self.in_flight, None
-        if done is not None:
-            done.record()
-
-
-_callers = threading.local()
-
-
-def _caller() -> ThreadPoolExecutor:
-    """The sending thread's own helper thread, which waits for a chunk's calls while the
-    sending thread writes the previous chunk's outcomes."""
-    if not hasattr(_callers, "pool"):
-        _callers.pool = ThreadPoolExecutor(1, thread_name_prefix="calls")
-    return _callers.pool
+        """Wait for every call out, and write the outcomes."""
+        while self.in_flight:
+            self.in_flight.popleft().record()
 
 
 def _take_turn(held: Q, connector: Connector, chunk: list[SmsMessage], rest: list[SmsMessage]) -> bool:

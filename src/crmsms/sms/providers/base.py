@@ -21,8 +21,10 @@ import hashlib
 import hmac
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import parse_qs, unquote
 
 # A failure code every connector uses for "the recipient unsubscribed from this sender"
@@ -57,6 +59,10 @@ def _rate_option(url) -> float:
 
 
 _pools_lock = threading.Lock()
+
+
+def _one(send: Callable[["OutgoingSms"], "Outcome"], sms: "OutgoingSms") -> list["Outcome"]:
+    return [send(sms)]
 
 ACCEPTED = "accepted"
 RETRY_LATER = "retry_later"
@@ -133,24 +139,31 @@ class Connector(ABC):
     def send(self, sms: OutgoingSms) -> Outcome:
         """Send one message; return what the provider's answer proves."""
 
-    #: calls in flight at once within a batch (HTTP providers: CRMSMS_PROVIDER_CONCURRENCY)
+    #: calls in flight at once (HTTP providers: CRMSMS_PROVIDER_CONCURRENCY), per sending
+    #: thread of a worker
     concurrency: int = 1
     #: how long one call took, as the dispatcher last measured it (None: not yet); a fast
     #: provider is sent larger chunks (CRMSMS_MAX_CALL_CHUNK)
     call_seconds: float | None = None
 
+    def calls(self, batch: list[OutgoingSms]) -> list[tuple[Callable[[], list[Outcome]], int]]:
+        """The calls that send `batch`, each as (a function returning the outcomes of the
+        messages it sends, in order; how many it sends): one per message, `concurrency` of
+        them run at once on the caller's pool. Providers with a pipelined protocol (SMPP's
+        window) or one write for all (file) make it one call for the whole batch."""
+        return [(partial(_one, self.send, sms), 1) for sms in batch]
+
     def send_batch(self, batch: list[OutgoingSms]) -> list[Outcome]:
         """Send several messages, up to `concurrency` at a time: a provider that takes 100 ms
-        to answer then costs 100 ms per chunk of messages, not per message. Every message of
-        the batch already has its attempt committed (DESIGN §4); the outcomes are recorded
-        together once all have answered. Providers with a pipelined protocol override this."""
-        if self.concurrency <= 1 or len(batch) <= 1:
-            return [self.send(sms) for sms in batch]
-        return list(self._pool().map(self.send, batch))
+        to answer then costs 100 ms per `concurrency` messages, not per message. (The worker
+        does the same through `calls`, keeping calls in flight from one batch to the next.)"""
+        pool = self.pool()
+        running = [pool.submit(call) for call, _ in self.calls(batch)]
+        return [outcome for call in running for outcome in call.result()]
 
-    def _pool(self) -> ThreadPoolExecutor:
-        """The calling thread's own pool: each sending thread of a worker has its
-        `concurrency` calls in flight, whatever the other threads are doing."""
+    def pool(self) -> ThreadPoolExecutor:
+        """The calling thread's own pool of `concurrency` threads: each sending thread of a
+        worker has its `concurrency` calls in flight, whatever the other threads are doing."""
         local = self.__dict__.setdefault("_pools", threading.local())
         if not hasattr(local, "pool"):
             local.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"{self.name}-call")

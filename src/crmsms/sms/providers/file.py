@@ -5,7 +5,9 @@ import fcntl
 import json
 import os
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from .base import Connector, Outcome, OutgoingSms
@@ -20,6 +22,10 @@ class FileConnector(Connector):
             raise ValueError("file:// needs a path, e.g. file:///var/crmsms/outbox.jsonl")
         self.path = Path(url.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def calls(self, batch: list[OutgoingSms]) -> list[tuple[Callable[[], list[Outcome]], int]]:
+        """One call writes the whole batch (one locked write)."""
+        return [(partial(self.send_batch, batch), len(batch))]
 
     def send_batch(self, batch: list[OutgoingSms]) -> list[Outcome]:
         outcomes, lines = [], []

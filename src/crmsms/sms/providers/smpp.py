@@ -32,7 +32,9 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from queue import Queue
 from urllib.parse import parse_qs, unquote
 
@@ -344,6 +346,10 @@ class SmppConnector(Connector):
 
     def send(self, sms: OutgoingSms) -> Outcome:
         return self.send_batch([sms])[0]
+
+    def calls(self, batch: list[OutgoingSms]) -> list[tuple[Callable[[], list[Outcome]], int]]:
+        """One call sends the whole batch: its parts are pipelined over the session, up to the window."""
+        return [(partial(self.send_batch, batch), len(batch))]
 
     def send_batch(self, batch: list[OutgoingSms]) -> list[Outcome]:
         parts = [part for index, sms in enumerate(batch) for part in self._parts(index, sms)]
