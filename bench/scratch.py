@@ -24,6 +24,10 @@ def django_on(database_url: str = ""):
         scratch = f"crmsms_bench_{os.getpid()}"
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{scratch}"')
+            # What the previous benchmark left to write (PostgreSQL's dirty buffers, the
+            # system's dirty pages) is written now, not during this one's commits.
+            conn.execute("CHECKPOINT")
+        os.sync()
         os.environ["DATABASE_URL"] = urlunsplit(urlsplit(database_url)._replace(path=f"/{scratch}"))
     try:
         import django

@@ -224,15 +224,18 @@ CRMSMS_HELP_WORDS = env("CRMSMS_HELP_WORDS", "HELP,AIDE")
 # automatic responders cannot talk to each other forever.
 CRMSMS_HELP_REPLY = env("CRMSMS_HELP_REPLY", "Reply STOP to receive no more SMS from us.")
 # Messages whose attempt is committed together before calling a provider that answers in
-# 100 ms or more: a worker that dies mid-call leaves at most this many "unknown" per
-# sending thread; larger chunks commit less often.
+# 100 ms or more: a worker that dies mid-call leaves at most two chunks "unknown" per
+# sending thread (the one being called, the one before it if not written yet); larger
+# chunks commit less often.
 CRMSMS_CALL_CHUNK = envint("CRMSMS_CALL_CHUNK", 10)
 # A faster provider without a rate limit (a gateway on the local network, such as Kannel, or
 # the simulator) gets proportionally larger chunks, up to this many, so that a chunk's calls
 # last no longer than CRMSMS_CALL_CHUNK's at 0.1 s per call (0.1 s with 10 calls in
 # flight): the database work, not the provider, sets the pace there, and larger chunks
-# spend less on it. A worker that dies mid-call then leaves up to a chunk "unknown", from
-# the same time of calls. Set it to CRMSMS_CALL_CHUNK to turn this off.
+# spend less on it. A worker that dies mid-call then leaves up to two chunks "unknown",
+# from the same time of calls. Chunks grow at most twofold from one to the next, and a
+# call with an error of the provider's brings them back to CRMSMS_CALL_CHUNK. Set it to
+# CRMSMS_CALL_CHUNK to turn this off.
 CRMSMS_MAX_CALL_CHUNK = envint("CRMSMS_MAX_CALL_CHUNK", 100)
 CRMSMS_MAX_ATTEMPTS = envint("CRMSMS_MAX_ATTEMPTS", 6)
 CRMSMS_RETRY_BASE_SECONDS = envint("CRMSMS_RETRY_BASE_SECONDS", 30)

@@ -246,9 +246,8 @@ def test_a_provider_answering_at_once_gets_larger_chunks_once_timed(chunks, sett
     settings.CRMSMS_SMS_URL = "memory://"
     due_messages(make_contacts(300))
     send_all_due()
-    # The first chunks are small: the provider's speed is known once the first chunk's calls
-    # are over (the next chunk may be chosen while they are still out). Then as large as
-    # CRMSMS_MAX_CALL_CHUNK, the claims growing to two chunks.
+    # The first chunk is small: the provider's speed is not known yet. Then chunks double
+    # up to CRMSMS_MAX_CALL_CHUNK, the claims growing to two chunks.
     sizes = chunk_sizes()
     assert sizes[0] == 10 and max(sizes) == 100 and sum(sizes) == 300, sizes
     assert SmsMessage.objects.filter(status=states.SENT).count() == 300
@@ -325,3 +324,16 @@ def test_the_calls_flow_past_a_chunks_slowest_call(chunks, settings, sim):
         # Answered `hang` seconds after it began at the earliest; other chunks began meanwhile.
         overtaken += any(calling_at < other < calling_at + timedelta(seconds=hang) for other in begun)
     assert len(slow) >= 10 and overtaken >= len(slow) - 2, (len(slow), overtaken)
+
+
+def test_a_provider_failing_half_its_calls_keeps_small_chunks(chunks, settings, sim):
+    """It answers at once, so its speed alone would make chunks of 100; but a call with an
+    error brings the next chunk back to 10, and chunks only double from one to the next:
+    a chunk whose calls are out while the next is chosen may still fail."""
+    settings.CRMSMS_PROVIDER_PAUSE_SECONDS = 0  # no pause: only the chunks are looked at here
+    sim.reconfigure({"error_rate": 0.5})
+    due_messages(make_contacts(300))
+    send_all_due()
+    sizes = chunk_sizes()
+    assert sum(sizes) == 300 and max(sizes) <= 20, sizes
+    assert SmsMessage.objects.filter(status=states.UNKNOWN).count() == sum(r["answer"] == "error" for r in sim.requests)

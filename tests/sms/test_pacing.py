@@ -176,7 +176,7 @@ def test_refusals_of_recipients_do_not_pause(settings):
 def test_a_worker_pauses_a_failing_provider_and_resumes_by_itself(tmp_path, sim):
     """A real worker, a provider answering 500 to everything, then healthy again: the pause
     stops the damage after MIN_CALLS calls (plus the calls already out: 4 threads, each with
-    a chunk out and the next one starting), and sending resumes without anyone."""
+    a chunk out, and another until an error comes back), and sending resumes without anyone."""
     sim.reconfigure({"error_rate": 1.0})
     due_messages(make_contacts(400))
     worker = start_worker(tmp_path, sim.url, "w", CRMSMS_PROVIDER_PAUSE_SECONDS="1")

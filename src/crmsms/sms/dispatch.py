@@ -184,10 +184,11 @@ def _send_route(token: str, connector: Connector, messages: list[SmsMessage], pi
     The calls flow: a chunk's attempt is committed (DESIGN §4) as soon as fewer than
     `concurrency` calls are out, and its calls join the connector's pool at once, so the
     pool's threads never wait for a chunk's slowest call, nor for a commit. Its outcomes
-    are written once all its calls are over, while later calls are out: the provider's
-    latency hides that database work. A worker that dies leaves Unknown the messages being
-    called and, at most, the rest of one chunk queued behind them. The last chunks' calls
-    may still be out on return (see Pipeline)."""
+    are written once all its calls are over, while the next chunk's calls are out: the
+    provider's latency hides that database work. A worker that dies leaves Unknown at most
+    two chunks per sending thread: the one being called, and the one before it if its
+    outcomes were not written yet. The last chunks' calls may still be out on return (see
+    Pipeline)."""
     held = Q(claim_token=token)
     queue = list(messages)
     while queue:
@@ -195,10 +196,11 @@ def _send_route(token: str, connector: Connector, messages: list[SmsMessage], pi
             # The chunk's size then follows the calls just over. A rate-limited provider's
             # chunks are always small, and it waits for its turn while calls are out.
             pipeline.wait_for_room(connector)
-        if connector.call_seconds is None:
-            # The provider just answered with an error (or is not timed yet): the calls out
-            # are written first, so that the breaker counts them, and may pause the
-            # provider, before more calls go.
+        erred = pipeline.erred()
+        if erred:
+            # The provider just answered with an error: the calls out are written first, so
+            # that the breaker counts them (and may pause the provider) before more calls
+            # go, and the next chunk is small.
             pipeline.record()
         pause = breaker.pause_of(connector.account)
         trial = pause is not None and pause.until <= timezone.now()
@@ -209,8 +211,11 @@ def _send_route(token: str, connector: Connector, messages: list[SmsMessage], pi
                        f"Sending through {connector.account} is paused until {_utc(pause.until)} UTC: "
                        f"{pause.reason} It resumes by itself.")
             return
-        # After a pause, one message tries the provider before the others follow.
-        size = 1 if trial else _chunk_size(connector)
+        # After a pause, one message tries the provider before the others follow. Chunks
+        # grow at most twofold from one to the next: the next one is begun while calls are
+        # out, and one of them may yet fail.
+        small = settings.CRMSMS_CALL_CHUNK
+        size = 1 if trial else small if erred else max(small, min(_chunk_size(connector), 2 * pipeline.chunk_size))
         pipeline.chunk_size = size
         chunk, queue = queue[:size], queue[size:]
         if connector.rate and not _take_turn(held, connector, chunk, queue):
@@ -256,13 +261,17 @@ def _timed_call(connector: Connector, call, messages: int, timed: bool) -> list[
     except BaseException:
         connector.call_seconds = None
         raise
-    if any(breaker.is_provider_error(outcome) for outcome in outcomes):
-        connector.call_seconds = None
-    elif timed:
-        seconds = (time.monotonic() - start) / -(-messages // max(connector.concurrency, 1))
-        last = connector.call_seconds
-        connector.call_seconds = seconds if last is None else last + (seconds - last) / 8
+    seconds = (time.monotonic() - start) / -(-messages // max(connector.concurrency, 1))
+    with _timing:
+        if any(breaker.is_provider_error(outcome) for outcome in outcomes):
+            connector.call_seconds = None
+        elif timed:
+            last = connector.call_seconds
+            connector.call_seconds = seconds if last is None else last + (seconds - last) / 8
     return outcomes
+
+
+_timing = threading.Lock()  # a call's measure is not lost to another's (_timed_call)
 
 
 @dataclass
@@ -289,6 +298,11 @@ class _InFlight:
         """Messages whose calls are not over."""
         return sum(messages for call, messages in self.calls if not call.done())
 
+    def erred(self) -> bool:
+        """Whether a call over had an error of the provider's (sms/breaker.py)."""
+        return any(call.exception() is not None or any(map(breaker.is_provider_error, call.result()))
+                   for call, _ in self.calls if call.done())
+
     def record(self) -> None:
         outcomes = [outcome for call, _ in self.calls for outcome in call.result()]
         if len(outcomes) != len(self.chunk):
@@ -306,15 +320,26 @@ class Pipeline:
     def __init__(self) -> None:
         self.in_flight: deque[_InFlight] = deque()
         self.started = 0  # chunks started, ever
+        self.written_erred = False  # a chunk written since the last start had a provider error
         self.chunk_size = settings.CRMSMS_CALL_CHUNK  # the last one chosen (_chunk_size)
 
     def start(self, chunk: _InFlight) -> None:
         self.in_flight.append(chunk)
         self.started += 1
+        self.written_erred = False
+
+    def _write(self, chunk: _InFlight) -> None:
+        self.written_erred |= chunk.erred()
+        chunk.record()
 
     def wait_for_room(self, connector: Connector) -> None:
-        """Until fewer than `connector.concurrency` of its calls are out: a chunk begun now
-        starts calling at once instead of waiting for the pool."""
+        """Until one chunk at most is out, all older ones written (a slow call holds the
+        writing of its chunk's outcomes: the thread waits for it rather than pile up
+        answered chunks a dying worker would leave unknown), and fewer than
+        `connector.concurrency` of its calls are out: a chunk begun now starts calling at
+        once instead of waiting for the pool."""
+        while len(self.in_flight) > 1:
+            self._write(self.in_flight.popleft())
         while True:
             mine = [c for c in self.in_flight if c.connector is connector]
             if sum(c.out() for c in mine) < connector.concurrency:
@@ -322,15 +347,26 @@ class Pipeline:
             futures.wait([call for c in mine for call, _ in c.calls if not call.done()],
                          return_when=futures.FIRST_COMPLETED)
 
+    def erred(self) -> bool:
+        """Whether a call over since the last chunk started had an error of the provider's."""
+        return self.written_erred or any(chunk.erred() for chunk in self.in_flight)
+
     def record_done(self) -> None:
         """Write the outcomes of the oldest chunks whose calls are all over."""
         while self.in_flight and not self.in_flight[0].out():
-            self.in_flight.popleft().record()
+            self._write(self.in_flight.popleft())
 
     def record(self) -> None:
-        """Wait for every call out, and write the outcomes."""
+        """Wait for every call out, and write the outcomes: each chunk's, even if an earlier
+        one failed (its error is raised at the end)."""
+        failure = None
         while self.in_flight:
-            self.in_flight.popleft().record()
+            try:
+                self._write(self.in_flight.popleft())
+            except Exception as error:  # noqa: BLE001  (raised below, once the others are written)
+                failure = failure or error
+        if failure is not None:
+            raise failure
 
 
 def _take_turn(held: Q, connector: Connector, chunk: list[SmsMessage], rest: list[SmsMessage]) -> bool:
