@@ -329,8 +329,8 @@ class Pipeline:
         self.written_erred = False
 
     def _write(self, chunk: _InFlight) -> None:
+        chunk.record()  # waits for its calls: then all of them are looked at for errors
         self.written_erred |= chunk.erred()
-        chunk.record()
 
     def wait_for_room(self, connector: Connector) -> None:
         """Until one chunk at most is out, all older ones written (a slow call holds the
