@@ -1,6 +1,7 @@
 """The scheduled tasks in one process: scheduling, eligibility at send time, leases, and what
 each provider answer does to a message (DESIGN §4), through the simulator's real HTTP hop."""
 
+from concurrent.futures import Future
 from datetime import timedelta
 
 import pytest
@@ -9,6 +10,7 @@ from django.utils import timezone
 from crmsms.sms import dispatch, states
 from crmsms.sms.models import SmsMessage
 from crmsms.sms.providers import connector_at
+from crmsms.sms.providers.base import Outcome
 from crmsms.sms.providers.memory import MemoryConnector
 from tests.sms.test_pacing import due_messages
 from tests.sms.test_worker_processes import make_contacts
@@ -337,3 +339,25 @@ def test_a_provider_failing_half_its_calls_keeps_small_chunks(chunks, settings, 
     sizes = chunk_sizes()
     assert sum(sizes) == 300 and max(sizes) <= 20, sizes
     assert SmsMessage.objects.filter(status=states.UNKNOWN).count() == sum(r["answer"] == "error" for r in sim.requests)
+
+
+def test_a_chunk_whose_outcomes_cannot_be_had_does_not_keep_the_next_unwritten(chunks, settings):
+    """A connector that raises (a bug: connectors return outcomes) leaves its chunk "sending",
+    for the lease to make it unknown; the chunk after it, answered, is still written."""
+    settings.CRMSMS_SMS_URL = "memory://"
+    due_messages(make_contacts(2))
+    token, ids = dispatch.claim_due(2)
+    first, second = (dispatch._begin_calling(token, [m], "memory")
+                     for m in SmsMessage.objects.filter(pk__in=ids).order_by("id"))
+    broken, answered = Future(), Future()
+    broken.set_exception(RuntimeError("a connector bug"))
+    answered.set_result([Outcome.accepted("mem-2")])
+    connector = connector_at("memory://")
+    pipeline = dispatch.Pipeline()
+    pipeline.start(dispatch._InFlight(token, connector, first, [(broken, 1)], trial=False))
+    pipeline.start(dispatch._InFlight(token, connector, second, [(answered, 1)], trial=False))
+    with pytest.raises(RuntimeError, match="a connector bug"):
+        pipeline.record()
+    assert not pipeline.in_flight
+    assert SmsMessage.objects.get(pk=first[0].pk).status == states.SENDING
+    assert SmsMessage.objects.get(pk=second[0].pk).status == states.SENT

@@ -183,9 +183,10 @@ def _send_route(token: str, connector: Connector, messages: list[SmsMessage], pi
 
     The calls flow: a chunk's attempt is committed (DESIGN §4) as soon as fewer than
     `concurrency` calls are out, and its calls join the connector's pool at once, so the
-    pool's threads never wait for a chunk's slowest call, nor for a commit. Its outcomes
-    are written once all its calls are over, while the next chunk's calls are out: the
-    provider's latency hides that database work. A worker that dies leaves Unknown at most
+    pool's free threads do not wait for the chunk before's slowest call, nor for a commit
+    (only the chunk after next waits for that call: see Pipeline.wait_for_room). A chunk's
+    outcomes are written once all its calls are over, while the next chunk's calls are out:
+    the provider's latency hides that database work. A worker that dies leaves Unknown at most
     two chunks per sending thread: the one being called, and the one before it if its
     outcomes were not written yet. The last chunks' calls may still be out on return (see
     Pipeline)."""
@@ -196,7 +197,7 @@ def _send_route(token: str, connector: Connector, messages: list[SmsMessage], pi
             # The chunk's size then follows the calls just over. A rate-limited provider's
             # chunks are always small, and it waits for its turn while calls are out.
             pipeline.wait_for_room(connector)
-        erred = pipeline.erred()
+        erred = pipeline.take_erred()
         if erred:
             # The provider just answered with an error: the calls out are written first, so
             # that the breaker counts them (and may pause the provider) before more calls
@@ -320,13 +321,12 @@ class Pipeline:
     def __init__(self) -> None:
         self.in_flight: deque[_InFlight] = deque()
         self.started = 0  # chunks started, ever
-        self.written_erred = False  # a chunk written since the last start had a provider error
+        self.written_erred = False  # a chunk written had a provider error, not yet acted upon
         self.chunk_size = settings.CRMSMS_CALL_CHUNK  # the last one chosen (_chunk_size)
 
     def start(self, chunk: _InFlight) -> None:
         self.in_flight.append(chunk)
         self.started += 1
-        self.written_erred = False
 
     def _write(self, chunk: _InFlight) -> None:
         chunk.record()  # waits for its calls: then all of them are looked at for errors
@@ -347,9 +347,11 @@ class Pipeline:
             futures.wait([call for c in mine for call, _ in c.calls if not call.done()],
                          return_when=futures.FIRST_COMPLETED)
 
-    def erred(self) -> bool:
-        """Whether a call over since the last chunk started had an error of the provider's."""
-        return self.written_erred or any(chunk.erred() for chunk in self.in_flight)
+    def take_erred(self) -> bool:
+        """Whether a call had an error of the provider's: a call over of a chunk not written
+        yet, or of one written since the last time this was asked."""
+        erred, self.written_erred = self.written_erred or any(chunk.erred() for chunk in self.in_flight), False
+        return erred
 
     def record_done(self) -> None:
         """Write the outcomes of the oldest chunks whose calls are all over."""
@@ -364,6 +366,8 @@ class Pipeline:
             try:
                 self._write(self.in_flight.popleft())
             except Exception as error:  # noqa: BLE001  (raised below, once the others are written)
+                if failure is not None:
+                    log.error("writing the outcomes of another chunk failed too", exc_info=error)
                 failure = failure or error
         if failure is not None:
             raise failure
