@@ -361,3 +361,22 @@ def test_a_chunk_whose_outcomes_cannot_be_had_does_not_keep_the_next_unwritten(c
     assert not pipeline.in_flight
     assert SmsMessage.objects.get(pk=first[0].pk).status == states.SENDING
     assert SmsMessage.objects.get(pk=second[0].pk).status == states.SENT
+
+
+def test_a_slow_call_holds_only_its_own_chunk(chunks, settings, sim):
+    """While one call is out for long (a provider's timeout is seconds), the chunks begun
+    after it are called and written: only the slow call's own chunk waits for it."""
+    settings.CRMSMS_PROVIDER_TIMEOUT, settings.CRMSMS_MAX_CALL_CHUNK = 5, 10
+    hang = 1.0
+    # About 1 call in 100 answered (201) only after `hang` seconds; with the simulator's
+    # seed, the first two slow ones are 24 calls apart.
+    sim.reconfigure({"timeout_rate": 0.01, "hang_seconds": hang})
+    due_messages(make_contacts(200))
+    send_all_due()
+
+    assert SmsMessage.objects.filter(status=states.SENT).count() == 200
+    slow = [int(r["reference"].removeprefix("crmsms-")) for r in sim.requests if r["answer"] == "hung"]
+    first = SmsMessage.objects.get(pk=slow[0])
+    written_meanwhile = SmsMessage.objects.filter(
+        calling_at__gt=first.calling_at, sent_at__lt=first.calling_at + timedelta(seconds=hang - 0.2)).count()
+    assert written_meanwhile >= 10, written_meanwhile

@@ -183,13 +183,12 @@ def _send_route(token: str, connector: Connector, messages: list[SmsMessage], pi
 
     The calls flow: a chunk's attempt is committed (DESIGN §4) as soon as fewer than
     `concurrency` calls are out, and its calls join the connector's pool at once, so the
-    pool's free threads do not wait for the chunk before's slowest call, nor for a commit
-    (only the chunk after next waits for that call: see Pipeline.wait_for_room). A chunk's
-    outcomes are written once all its calls are over, while the next chunk's calls are out:
-    the provider's latency hides that database work. A worker that dies leaves Unknown at most
-    two chunks per sending thread: the one being called, and the one before it if its
-    outcomes were not written yet. The last chunks' calls may still be out on return (see
-    Pipeline)."""
+    pool's free threads do not wait for the chunk before's slowest call, nor for a commit.
+    A chunk's outcomes are written once all its calls are over, while later calls are out
+    (the provider's latency hides that database work), in any order: a slow call holds only
+    its own chunk. Never more than two chunks are unwritten (Pipeline.wait_for_room), so a
+    worker that dies leaves Unknown at most two chunks per sending thread. The last chunks'
+    calls may still be out on return (see Pipeline)."""
     held = Q(claim_token=token)
     queue = list(messages)
     while queue:
@@ -333,19 +332,19 @@ class Pipeline:
         self.written_erred |= chunk.erred()
 
     def wait_for_room(self, connector: Connector) -> None:
-        """Until one chunk at most is out, all older ones written (a slow call holds the
-        writing of its chunk's outcomes: the thread waits for it rather than pile up
-        answered chunks a dying worker would leave unknown), and fewer than
-        `connector.concurrency` of its calls are out: a chunk begun now starts calling at
-        once instead of waiting for the pool."""
-        while len(self.in_flight) > 1:
-            self._write(self.in_flight.popleft())
+        """Until one chunk at most is not written, and fewer than `connector.concurrency`
+        of its calls are out: a chunk begun now starts calling at once instead of waiting
+        for the pool. (A slow call holds the writing of its chunk only: the other chunks
+        flow around it, but never more than two unwritten, which a dying worker would
+        leave unknown.)"""
         while True:
+            self.record_done()
             mine = [c for c in self.in_flight if c.connector is connector]
-            if sum(c.out() for c in mine) < connector.concurrency:
+            crowded = len(self.in_flight) > 1
+            if not crowded and sum(c.out() for c in mine) < connector.concurrency:
                 return
-            futures.wait([call for c in mine for call, _ in c.calls if not call.done()],
-                         return_when=futures.FIRST_COMPLETED)
+            futures.wait([call for c in (self.in_flight if crowded else mine) for call, _ in c.calls
+                          if not call.done()], return_when=futures.FIRST_COMPLETED)
 
     def take_erred(self) -> bool:
         """Whether a call had an error of the provider's: a call over of a chunk not written
@@ -354,9 +353,10 @@ class Pipeline:
         return erred
 
     def record_done(self) -> None:
-        """Write the outcomes of the oldest chunks whose calls are all over."""
-        while self.in_flight and not self.in_flight[0].out():
-            self._write(self.in_flight.popleft())
+        """Write the outcomes of the chunks whose calls are all over (oldest first)."""
+        for chunk in [c for c in self.in_flight if not c.out()]:
+            self.in_flight.remove(chunk)
+            self._write(chunk)
 
     def record(self) -> None:
         """Wait for every call out, and write the outcomes: each chunk's, even if an earlier
