@@ -17,7 +17,6 @@ import threading
 import time
 import uuid
 from collections import deque
-from concurrent import futures
 from concurrent.futures import Future
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -284,6 +283,7 @@ class _InFlight:
     chunk: list[SmsMessage]
     calls: list[tuple[Future, int]]
     trial: bool
+    left: int = 0  # messages whose calls are not over (kept by the Pipeline, under its lock)
 
     @classmethod
     def start(cls, token: str, connector: Connector, chunk: list[SmsMessage], trial: bool) -> "_InFlight":
@@ -293,10 +293,6 @@ class _InFlight:
         calls = [(pool.submit(_timed_call, connector, call, messages, not trial), messages)
                  for call, messages in connector.calls(batch)]
         return cls(token, connector, chunk, calls, trial)
-
-    def out(self) -> int:
-        """Messages whose calls are not over."""
-        return sum(messages for call, messages in self.calls if not call.done())
 
     def erred(self) -> bool:
         """Whether a call over had an error of the provider's (sms/breaker.py)."""
@@ -322,10 +318,27 @@ class Pipeline:
         self.started = 0  # chunks started, ever
         self.written_erred = False  # a chunk written had a provider error, not yet acted upon
         self.chunk_size = settings.CRMSMS_CALL_CHUNK  # the last one chosen (_chunk_size)
+        # Told by the calling threads when a chunk's calls are all over, or when fewer than
+        # `concurrency` calls of its connector are out: the sending thread waits on it
+        # without waking at every call.
+        self._changed = threading.Condition()
+        self._out: dict[Connector, int] = {}  # messages whose calls are out, per connector
 
     def start(self, chunk: _InFlight) -> None:
+        chunk.left = sum(messages for _, messages in chunk.calls)
+        with self._changed:
+            self._out[chunk.connector] = self._out.get(chunk.connector, 0) + chunk.left
         self.in_flight.append(chunk)
         self.started += 1
+        for call, messages in chunk.calls:
+            call.add_done_callback(partial(self._call_over, chunk, messages))
+
+    def _call_over(self, chunk: _InFlight, messages: int, _call: Future) -> None:
+        with self._changed:
+            chunk.left -= messages
+            self._out[chunk.connector] -= messages
+            if not chunk.left or self._out[chunk.connector] < chunk.connector.concurrency:
+                self._changed.notify_all()
 
     def _write(self, chunk: _InFlight) -> None:
         chunk.record()  # waits for its calls: then all of them are looked at for errors
@@ -337,14 +350,15 @@ class Pipeline:
         for the pool. (A slow call holds the writing of its chunk only: the other chunks
         flow around it, but never more than two unwritten, which a dying worker would
         leave unknown.)"""
+        def room() -> bool:
+            return len(self.in_flight) <= 1 and self._out.get(connector, 0) < connector.concurrency
+
         while True:
             self.record_done()
-            mine = [c for c in self.in_flight if c.connector is connector]
-            crowded = len(self.in_flight) > 1
-            if not crowded and sum(c.out() for c in mine) < connector.concurrency:
-                return
-            futures.wait([call for c in (self.in_flight if crowded else mine) for call, _ in c.calls
-                          if not call.done()], return_when=futures.FIRST_COMPLETED)
+            with self._changed:
+                if room():
+                    return
+                self._changed.wait_for(lambda: room() or any(not c.left for c in self.in_flight))
 
     def take_erred(self) -> bool:
         """Whether a call had an error of the provider's: a call over of a chunk not written
@@ -354,7 +368,7 @@ class Pipeline:
 
     def record_done(self) -> None:
         """Write the outcomes of the chunks whose calls are all over (oldest first)."""
-        for chunk in [c for c in self.in_flight if not c.out()]:
+        for chunk in [c for c in self.in_flight if not c.left]:
             self.in_flight.remove(chunk)
             self._write(chunk)
 
