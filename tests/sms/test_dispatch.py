@@ -302,22 +302,27 @@ def test_a_provider_that_stops_answering_well_gets_small_chunks_at_once(chunks, 
     assert after[1:] and set(after[1:]) == {10}, after
 
 
+def send_with_slow_calls(settings, sim, rate: float, hang: float) -> list[int]:
+    """Send 200 due messages in chunks of 10 through the simulator, which takes a share
+    `rate` of the calls and answers them (201) only after `hang` seconds; check that each
+    was called once and is sent, and return the slow ones' ids, in the order called."""
+    settings.CRMSMS_PROVIDER_TIMEOUT, settings.CRMSMS_MAX_CALL_CHUNK = 5, 10
+    sim.reconfigure({"timeout_rate": rate, "hang_seconds": hang})
+    due_messages(make_contacts(200))
+    send_all_due()
+    assert SmsMessage.objects.filter(status=states.SENT).count() == 200
+    called = [r["reference"] for r in sim.requests]
+    assert len(called) == len(set(called)) == 200
+    return [int(r["reference"].removeprefix("crmsms-")) for r in sim.requests if r["answer"] == "hung"]
+
+
 def test_the_calls_flow_past_a_chunks_slowest_call(chunks, settings, sim):
     """A chunk's slow call does not hold the others: the next chunk begins while it is out,
     on the pool's free threads. (Chunks used to follow one another: each waited for the
     slowest call of the one before, and a provider with a slow tail, such as Kannel under
     load, was used at half its pace.)"""
-    settings.CRMSMS_PROVIDER_TIMEOUT, settings.CRMSMS_MAX_CALL_CHUNK = 5, 10
     hang = 0.4
-    # One call in twenty is taken, then answered (201) only after `hang` seconds.
-    sim.reconfigure({"timeout_rate": 0.05, "hang_seconds": hang})
-    due_messages(make_contacts(200))
-    send_all_due()
-
-    assert SmsMessage.objects.filter(status=states.SENT).count() == 200
-    answers = [r["reference"] for r in sim.requests]
-    assert len(answers) == len(set(answers)) == 200  # each called once
-    slow = {int(r["reference"].removeprefix("crmsms-")) for r in sim.requests if r["answer"] == "hung"}
+    slow = send_with_slow_calls(settings, sim, 0.05, hang)  # one call in twenty
     begun = sorted(set(SmsMessage.objects.values_list("calling_at", flat=True)))
     overtaken = 0
     for calling_at in SmsMessage.objects.filter(pk__in=slow).values_list("calling_at", flat=True):
@@ -366,16 +371,9 @@ def test_a_chunk_whose_outcomes_cannot_be_had_does_not_keep_the_next_unwritten(c
 def test_a_slow_call_holds_only_its_own_chunk(chunks, settings, sim):
     """While one call is out for long (a provider's timeout is seconds), the chunks begun
     after it are called and written: only the slow call's own chunk waits for it."""
-    settings.CRMSMS_PROVIDER_TIMEOUT, settings.CRMSMS_MAX_CALL_CHUNK = 5, 10
     hang = 1.0
-    # About 1 call in 100 answered (201) only after `hang` seconds; with the simulator's
-    # seed, the first two slow ones are 24 calls apart.
-    sim.reconfigure({"timeout_rate": 0.01, "hang_seconds": hang})
-    due_messages(make_contacts(200))
-    send_all_due()
-
-    assert SmsMessage.objects.filter(status=states.SENT).count() == 200
-    slow = [int(r["reference"].removeprefix("crmsms-")) for r in sim.requests if r["answer"] == "hung"]
+    # About one call in 100; with the simulator's seed, the first two are 24 calls apart.
+    slow = send_with_slow_calls(settings, sim, 0.01, hang)
     first = SmsMessage.objects.get(pk=slow[0])
     written_meanwhile = SmsMessage.objects.filter(
         calling_at__gt=first.calling_at, sent_at__lt=first.calling_at + timedelta(seconds=hang - 0.2)).count()
