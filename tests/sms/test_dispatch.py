@@ -3,6 +3,7 @@ each provider answer does to a message (DESIGN §4), through the simulator's rea
 
 from concurrent.futures import Future
 from datetime import timedelta
+from itertools import groupby
 
 import pytest
 from django.utils import timezone
@@ -223,8 +224,6 @@ def test_connection_refused_is_retried(settings, contact):
 def chunk_sizes() -> list[int]:
     """How many messages each chunk held, in the order they were sent: a chunk's attempt is
     one UPDATE, so its messages share their `calling_at`."""
-    from itertools import groupby
-
     moments = SmsMessage.objects.exclude(calling_at=None).order_by("calling_at").values_list("calling_at", flat=True)
     return [len(list(same)) for _, same in groupby(moments)]
 

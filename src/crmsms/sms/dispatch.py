@@ -246,25 +246,26 @@ def _chunk_size(connector: Connector) -> int:
     return max(small, min(settings.CRMSMS_MAX_CALL_CHUNK, int(small * CHUNK_CALL_SECONDS / max(seconds, 1e-6))))
 
 
-def _timed_call(connector: Connector, call, messages: int, timed: bool) -> list[Outcome]:
-    """Run one of connector.calls(), noting how long one message's call took (a running
-    mean of the last ones, for every thread of the process; a call sending several messages
-    counts for its waves of `concurrency`). A call with an error of the provider's
-    (sms/breaker.py) forgets the measure, so chunks are small again: a failing provider
-    answers fast, and its pause must come after few calls. Noted before the call's future
-    is done, so the sending thread sizes its next chunk with it. The trial after a pause is
-    not timed."""
+def _timed_call(chunk: "_InFlight", call, messages: int) -> list[Outcome]:
+    """Run one of connector.calls() for `chunk`, noting how long one message's call took (a
+    running mean of the last ones, for every thread of the process; a call sending several
+    messages counts for its waves of `concurrency`). A call with an error of the provider's
+    (sms/breaker.py) marks its chunk (see Pipeline.take_erred) and forgets the measure, so
+    chunks are small again: a failing provider answers fast, and its pause must come after
+    few calls. Both are noted before the call's future is done, so the sending thread sees
+    them as soon as it sees the call over. The trial after a pause is not timed."""
+    connector = chunk.connector
     start = time.monotonic()
     try:
         outcomes = call()
     except BaseException:
-        connector.call_seconds = None
+        chunk.erred, connector.call_seconds = True, None
         raise
     seconds = (time.monotonic() - start) / -(-messages // max(connector.concurrency, 1))
     with _timing:
         if any(breaker.is_provider_error(outcome) for outcome in outcomes):
-            connector.call_seconds = None
-        elif timed:
+            chunk.erred, connector.call_seconds = True, None
+        elif not chunk.trial:
             last = connector.call_seconds
             connector.call_seconds = seconds if last is None else last + (seconds - last) / 8
     return outcomes
@@ -284,20 +285,17 @@ class _InFlight:
     calls: list[tuple[Future, int]]
     trial: bool
     left: int = 0  # messages whose calls are not over (kept by the Pipeline, under its lock)
+    erred: bool = False  # a call over had an error of the provider's (set by _timed_call)
 
     @classmethod
     def start(cls, token: str, connector: Connector, chunk: list[SmsMessage], trial: bool) -> "_InFlight":
         pool = connector.pool()
         batch = [OutgoingSms(message_id=m.pk, to=m.to_number, body=m.text, reference=f"crmsms-{m.pk}")
                  for m in chunk]
-        calls = [(pool.submit(_timed_call, connector, call, messages, not trial), messages)
-                 for call, messages in connector.calls(batch)]
-        return cls(token, connector, chunk, calls, trial)
-
-    def erred(self) -> bool:
-        """Whether a call over had an error of the provider's (sms/breaker.py)."""
-        return any(call.exception() is not None or any(map(breaker.is_provider_error, call.result()))
-                   for call, _ in self.calls if call.done())
+        started = cls(token, connector, chunk, [], trial)
+        started.calls = [(pool.submit(_timed_call, started, call, messages), messages)
+                         for call, messages in connector.calls(batch)]
+        return started
 
     def record(self) -> None:
         outcomes = [outcome for call, _ in self.calls for outcome in call.result()]
@@ -341,8 +339,8 @@ class Pipeline:
                 self._changed.notify_all()
 
     def _write(self, chunk: _InFlight) -> None:
-        chunk.record()  # waits for its calls: then all of them are looked at for errors
-        self.written_erred |= chunk.erred()
+        chunk.record()  # waits for its calls: then all of them have said if they erred
+        self.written_erred |= chunk.erred
 
     def wait_for_room(self, connector: Connector) -> None:
         """Until one chunk at most is not written, and fewer than `connector.concurrency`
@@ -363,7 +361,7 @@ class Pipeline:
     def take_erred(self) -> bool:
         """Whether a call had an error of the provider's: a call over of a chunk not written
         yet, or of one written since the last time this was asked."""
-        erred, self.written_erred = self.written_erred or any(chunk.erred() for chunk in self.in_flight), False
+        erred, self.written_erred = self.written_erred or any(chunk.erred for chunk in self.in_flight), False
         return erred
 
     def record_done(self) -> None:

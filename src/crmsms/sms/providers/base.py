@@ -60,10 +60,6 @@ def _rate_option(url) -> float:
 
 _pools_lock = threading.Lock()
 
-
-def _one(send: Callable[["OutgoingSms"], "Outcome"], sms: "OutgoingSms") -> list["Outcome"]:
-    return [send(sms)]
-
 ACCEPTED = "accepted"
 RETRY_LATER = "retry_later"
 FAILED = "failed"
@@ -146,17 +142,23 @@ class Connector(ABC):
     #: provider is sent larger chunks (CRMSMS_MAX_CALL_CHUNK)
     call_seconds: float | None = None
 
+    #: sends a batch in one call of its own `send_batch` (SMPP pipelines it over its window,
+    #: the file provider writes it at once) rather than one call per message
+    sends_whole_batches: bool = False
+
     def calls(self, batch: list[OutgoingSms]) -> list[tuple[Callable[[], list[Outcome]], int]]:
         """The calls that send `batch`, each as (a function returning the outcomes of the
         messages it sends, in order; how many it sends): one per message, `concurrency` of
-        them run at once on the caller's pool. Providers with a pipelined protocol (SMPP's
-        window) or one write for all (file) make it one call for the whole batch."""
-        return [(partial(_one, self.send, sms), 1) for sms in batch]
+        them run at once on the caller's pool, or one for the whole batch."""
+        if self.sends_whole_batches:
+            return [(partial(self.send_batch, batch), len(batch))]
+        return [(partial(lambda sms: [self.send(sms)], sms), 1) for sms in batch]
 
     def send_batch(self, batch: list[OutgoingSms]) -> list[Outcome]:
         """Send several messages, up to `concurrency` at a time: a provider that takes 100 ms
         to answer then costs 100 ms per `concurrency` messages, not per message. (The worker
-        does the same through `calls`, keeping calls in flight from one batch to the next.)"""
+        does the same through `calls`, keeping calls in flight from one batch to the next.)
+        A connector that `sends_whole_batches` overrides this."""
         pool = self.pool()
         running = [pool.submit(call) for call, _ in self.calls(batch)]
         return [outcome for call in running for outcome in call.result()]

@@ -5,9 +5,7 @@ import fcntl
 import json
 import os
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 
 from .base import Connector, Outcome, OutgoingSms
@@ -15,6 +13,7 @@ from .base import Connector, Outcome, OutgoingSms
 
 class FileConnector(Connector):
     name = "file"
+    sends_whole_batches = True  # one locked write per batch
 
     def __init__(self, url) -> None:
         super().__init__(url)
@@ -22,10 +21,6 @@ class FileConnector(Connector):
             raise ValueError("file:// needs a path, e.g. file:///var/crmsms/outbox.jsonl")
         self.path = Path(url.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-
-    def calls(self, batch: list[OutgoingSms]) -> list[tuple[Callable[[], list[Outcome]], int]]:
-        """One call writes the whole batch (one locked write)."""
-        return [(partial(self.send_batch, batch), len(batch))]
 
     def send_batch(self, batch: list[OutgoingSms]) -> list[Outcome]:
         outcomes, lines = [], []

@@ -32,9 +32,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from queue import Queue
 from urllib.parse import parse_qs, unquote
 
@@ -246,6 +244,7 @@ class _Part:
 
 class SmppConnector(Connector):
     name = "smpp"
+    sends_whole_batches = True  # pipelined over the session, up to its window
     reports = True
 
     def __init__(self, url) -> None:
@@ -346,10 +345,6 @@ class SmppConnector(Connector):
 
     def send(self, sms: OutgoingSms) -> Outcome:
         return self.send_batch([sms])[0]
-
-    def calls(self, batch: list[OutgoingSms]) -> list[tuple[Callable[[], list[Outcome]], int]]:
-        """One call sends the whole batch: its parts are pipelined over the session, up to the window."""
-        return [(partial(self.send_batch, batch), len(batch))]
 
     def send_batch(self, batch: list[OutgoingSms]) -> list[Outcome]:
         parts = [part for index, sms in enumerate(batch) for part in self._parts(index, sms)]
