@@ -7,6 +7,7 @@ Start order matters (../shared/notes/gateways.md): bearerbox, then fakesmsc (a c
 bearerbox's fake-SMSC port), then smsbox (which serves sendsms).
 """
 
+import os
 import re
 import shutil
 import socket
@@ -52,10 +53,13 @@ def _listening(port: int) -> bool:
 
 
 class KannelGateway:
-    def __init__(self, workdir: Path, inbound_url: str = "") -> None:
-        """`inbound_url`: Kannel's get-url for SMS people send (with its %-escapes)."""
+    def __init__(self, workdir: Path, inbound_url: str = "", nodelay: bool = False) -> None:
+        """`inbound_url`: Kannel's get-url for SMS people send (with its %-escapes).
+        `nodelay`: the boxes' connections get TCP_NODELAY (nodelay.c, built here with the C
+        compiler), for benchmarks only."""
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.env = {**os.environ, "LD_PRELOAD": self._build_nodelay()} if nodelay else None
         self.admin_port, self.box_port, self.smsc_port, self.sendsms_port = (free_port() for _ in range(4))
         self.inbound_url = inbound_url
         self.config = self.dir / "kannel.conf"
@@ -110,10 +114,19 @@ max-messages = 0
 {service}
 """)
 
+    def _build_nodelay(self) -> str:
+        compiler = shutil.which("cc") or shutil.which("gcc")
+        if not compiler:
+            raise RuntimeError("a Kannel with TCP_NODELAY needs a C compiler: apt-get install gcc")
+        library = self.dir / "nodelay.so"
+        subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", str(library),
+                        str(Path(__file__).with_name("nodelay.c")), "-ldl"], check=True)
+        return str(library)
+
     def _spawn(self, name: str, *command: str) -> None:
         log = open(self.dir / f"{name}.out", "ab")  # noqa: SIM115 (the process keeps it)
         self.processes[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                                start_new_session=True)
+                                                start_new_session=True, env=self.env)
 
     def start(self) -> "KannelGateway":
         self._write_config()
