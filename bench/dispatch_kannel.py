@@ -6,6 +6,7 @@ sendsms requests (same parameters, same dlr-url, same calls in flight) to the sa
 
     BENCH dispatch_kannel value=... unit=msg/s limit=... ratio=...
     BENCH dispatch_kannel_accepted value=... unit=msg/s limit=... ratio=...
+    (with _pg after the name on PostgreSQL, and _nodelay at the end with --nodelay)
 
 Each message asks for delivery reports, as crmsms's connector does (dlr-mask 27: fakesmsc
 gives two per message), and Kannel's smsbox makes both the sendsms answers and the report
@@ -27,7 +28,8 @@ message bearerbox does not answer; bearerbox then delays its TCP acknowledgement
 and smsbox's next messages wait for it. While the traffic is dense, other data carries the
 acknowledgements and nothing waits. Which regime a run falls into depends on timing: a bare
 client with one more thread holding the GIL 30% of the time fell from 2,442 to 1,083
-messages/s. So each side runs `--repeat` times, alternating, and the best runs are compared.
+messages/s. So each side runs `--repeat` times, alternating, and the best runs are compared;
+each run starts afresh (a new worker, new connections for the bare client).
 With `--nodelay`, Kannel's boxes set TCP_NODELAY (tests/gateways/nodelay.c, preloaded): the
 stall is gone (one call at a time: 1,774 calls/s instead of 50), and the figures
 (`dispatch_kannel_nodelay`) say what the worker costs next to the bare client, not how each
@@ -66,30 +68,33 @@ def main() -> None:
     parser.add_argument("--nodelay", action="store_true",
                         help="Kannel's boxes with TCP_NODELAY (tests/gateways/nodelay.c): without its 40 ms stalls")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat: at least 1")
     n = args.messages
     reports_port, reports, stop_reports = null_server()
     os.environ["CRMSMS_PUBLIC_URL"] = f"http://127.0.0.1:{reports_port}"
     os.environ["CRMSMS_SENDING_HOURS"] = ""
     workdir = Path(tempfile.mkdtemp(prefix="crmsms-kannel-"))
-    kannel = KannelGateway(workdir, nodelay=args.nodelay).start()
-    os.environ["CRMSMS_SMS_URL"] = kannel.url()
+    kannel = KannelGateway(workdir, nodelay=args.nodelay)
     try:
+        kannel.start()
+        os.environ["CRMSMS_SMS_URL"] = kannel.url()
         with django_on(args.database_url):
             from django.conf import settings
             from django.db import connection
 
             concurrency = THREADS * settings.CRMSMS_PROVIDER_CONCURRENCY
             bares, ours = [], []
-            worker = start_worker(args.processes)
-            try:
-                for _ in range(args.repeat):
-                    bares.append(measured(reports, n, lambda: bare_client(kannel, n, concurrency)))
+            for _ in range(args.repeat):
+                bares.append(measured(reports, n, lambda: bare_client(kannel, n, concurrency)))
+                worker = start_worker(args.processes)
+                try:
                     ours.append(measured(reports, n, lambda: through_worker(n)))
-                    print(f"  bare client {bares[-1][1]:,.0f} msg/s, worker {ours[-1][1]:,.0f} msg/s "
-                          f"(accepted only: {bares[-1][0]:,.0f}, {ours[-1][0]:,.0f})")
-            finally:
-                worker.terminate()
-                worker.wait(timeout=30)
+                finally:
+                    worker.terminate()
+                    worker.wait(timeout=30)
+                print(f"  bare client {bares[-1][1]:,.0f} msg/s, worker {ours[-1][1]:,.0f} msg/s (accepted only: "
+                      f"{bares[-1][0]:,.0f}, {ours[-1][0]:,.0f}; report calls {bares[-1][2]:,}, {ours[-1][2]:,})")
             if {r[2] for r in bares + ours} != {bares[0][2]}:
                 raise RuntimeError(f"Kannel made {[r[2] for r in bares]} report calls for the bare client's runs "
                                    f"and {[r[2] for r in ours]} for the worker's: not the same work")
@@ -100,15 +105,21 @@ def main() -> None:
                  note=f"accepted and reported; bare http.client, {concurrency} in flight")
             emit(f"dispatch_kannel_accepted{suffix}", max(r[0] for r in ours), "msg/s", max(r[0] for r in bares),
                  note=f"accepted only; bare http.client, {concurrency} in flight")
+    except BaseException:
+        print(f"Kannel's logs: {workdir}")
+        raise
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)  # Kannel's logs, 40 MB a run
     finally:
         kannel.stop()
         stop_reports.set()
-        shutil.rmtree(workdir, ignore_errors=True)  # Kannel's logs
 
 
 def measured(reports, n: int, send) -> tuple[float, float, int]:
-    """One run of `send()` (which returns the moments its first message left and its last
-    was accepted): messages/s accepted, messages/s accepted and reported, and how many
+    """One run of `send()`, which returns two moments (time.perf_counter()): when its
+    messages could start (the bare client's first request; the worker's messages written,
+    due now) and when the last was accepted (its answer; the worker's, seen by polling every
+    0.1 s). Returns messages/s accepted, messages/s accepted and reported, and how many
     report calls Kannel made for them."""
     seen = reports.settled().count
     start, accepted = send()

@@ -119,8 +119,10 @@ max-messages = 0
         if not compiler:
             raise RuntimeError("a Kannel with TCP_NODELAY needs a C compiler: apt-get install gcc")
         library = self.dir / "nodelay.so"
-        subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", str(library),
-                        str(Path(__file__).with_name("nodelay.c")), "-ldl"], check=True)
+        built = subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", str(library),
+                                str(Path(__file__).with_name("nodelay.c")), "-ldl"], capture_output=True, text=True)
+        if built.returncode:
+            raise RuntimeError(f"could not build nodelay.so (apt-get install gcc libc6-dev?): {built.stderr}")
         return str(library)
 
     def _spawn(self, name: str, *command: str) -> None:

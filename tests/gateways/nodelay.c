@@ -1,5 +1,6 @@
-/* Loaded into Kannel's boxes (LD_PRELOAD) by KannelGateway(nodelay=True): every TCP
- * connection they open or accept gets TCP_NODELAY, which Debian's Kannel 1.4.5 does not set.
+/* Loaded into Kannel's processes (LD_PRELOAD: bearerbox, smsbox, and fakesmsc with them) by
+ * KannelGateway(nodelay=True): every TCP connection they open or accept gets TCP_NODELAY,
+ * which Debian's Kannel 1.4.5 does not set.
  *
  * Why: smsbox writes small messages to bearerbox with Nagle's algorithm on. When bearerbox
  * has nothing to send back (smsbox's acknowledgement of a delivery report needs no answer),
@@ -9,13 +10,15 @@
  * a bare client once that stall is gone (bench/dispatch_kannel.py --nodelay). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
 static void no_delay(int fd) {
-    int on = 1;
+    int on = 1, saved = errno; /* the caller reads errno after connect (EINPROGRESS...) */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on); /* fails harmlessly on non-TCP */
+    errno = saved;
 }
 
 int connect(int fd, const struct sockaddr *address, socklen_t length) {

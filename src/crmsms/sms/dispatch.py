@@ -130,7 +130,8 @@ def send_backlog(token: str, ids: list[int]) -> None:
 # sending (consent, eligibility, sending hours), the call, and the outcome's history. Loading
 # only these columns halves the cost of reading a claim (a tenth of the worker's CPU through
 # a fast provider). A field read that is not listed costs a query per message:
-# test_sending_reads_each_claim_in_a_few_queries catches that.
+# test_sending_reads_each_claim_in_a_few_queries catches that (but for `segments`, read only
+# for a provider with a rate limit). `str(message)` reads `recipient_name`: not while sending.
 SENDING_READS = (
     "id", "contact_id", "account_id", "campaign_id", "reply_to_id", "to_number", "text", "segments", "attempts",
     "lease_until",
