@@ -289,7 +289,7 @@ def _timed_call(chunk: "_InFlight", call, messages: int) -> list[Outcome]:
 _timing = threading.Lock()  # a call's measure is not lost to another's (_timed_call)
 
 
-@dataclass
+@dataclass(eq=False)  # one chunk is itself only (Pipeline removes it from its deque)
 class _InFlight:
     """A chunk whose calls are out, and the outcomes to come: one future per call of
     connector.calls() (with how many messages it sends)."""

@@ -68,16 +68,21 @@ class KannelConnector(http.HttpConnector):
         ours = urlencode({"ref": reference, "token": report_token(self.password, reference)})
         return f"{self.dlr_base}?{ours}&status=%d&at=%T&smsc_id=%F&reply=%A"
 
-    def send(self, sms: OutgoingSms) -> Outcome:
-        # urlencode escapes every value: a "+" in `to` becomes %2B, not a space. What is the
-        # same for every message is escaped once (_fixed_query).
+    def sendsms_target(self, sms: OutgoingSms) -> str:
+        """The sendsms request's path and query for `sms` (bench/dispatch_kannel.py sends the
+        same ones). urlencode escapes every value: a "+" in `to` becomes %2B, not a space.
+        What is the same for every message is escaped once (_fixed_query)."""
         query = urlencode({
             "to": sms.to, "text": sms.body,
             "coding": "2" if segments.measure(sms.body).encoding == segments.UCS2 else "0",
             "dlr-url": self.dlr_url(sms.reference),
         })
+        return f"/cgi-bin/sendsms?{self._fixed_query}&{query}"
+
+    def send(self, sms: OutgoingSms) -> Outcome:
+        target = self.sendsms_target(sms)
         where = f"Kannel at {self.base_url}"
-        response = http.call(where, lambda: self.client.get(f"/cgi-bin/sendsms?{self._fixed_query}&{query}"),
+        response = http.call(where, lambda: self.client.get(target),
                              hint="Is Kannel's smsbox running, and is its sendsms-port the one in CRMSMS_SMS_URL?")
         if isinstance(response, Outcome):
             return response
