@@ -66,15 +66,22 @@ def make_contacts(n):
 
 
 def test_two_workers_never_send_one_message_twice(tmp_path, sim):
-    sim.reconfigure({"latency_ms": 5})
-    now = timezone.now()
+    # The messages fall due once both workers are up, and one worker alone takes longer to
+    # send them (300 at 50 ms, 40 in flight: 0.4 s) than the other's dispatcher takes to look
+    # (0.2 s): otherwise the first worker up could send them all before the other starts.
+    sim.reconfigure({"latency_ms": 50})
+    later = timezone.now() + timedelta(hours=1)
     contacts = make_contacts(300)
     SmsMessage.objects.bulk_create(
-        SmsMessage(contact=c, body=f"hi {c.last_name}", text=f"hi {c.last_name}", status=states.TO_SEND, send_at=now, due_at=now,
-                   to_number=c.phone_mobile) for c in contacts
+        SmsMessage(contact=c, body=f"hi {c.last_name}", text=f"hi {c.last_name}", status=states.TO_SEND,
+                   send_at=later, due_at=later, to_number=c.phone_mobile) for c in contacts
     )
     workers = [start_worker(tmp_path, sim.url, f"w{i}", CRMSMS_BATCH_SIZE="10") for i in range(2)]
     try:
+        for i in range(2):
+            wait_for(lambda: "crmsms worker" in (tmp_path / f"w{i}.log").read_text(), 30, f"worker w{i} to start")
+        now = timezone.now()
+        SmsMessage.objects.update(send_at=now, due_at=now)
         wait_for(lambda: not SmsMessage.objects.exclude(status=states.SENT).exists(), 90, "every message sent")
     finally:
         stop(*workers)
